@@ -1,0 +1,21 @@
+//! api-server: REST API over session records, persisted in an embedded store on its volume.
+
+use lucid_runtime::{App, Context, Env, Request, Response};
+
+struct Service;
+
+impl App for Service {
+    type Config = ();
+
+    fn config(_env: &mut Env) {}
+
+    fn start(_config: (), _ctx: &Context) -> Result<Self, String> {
+        Ok(Service)
+    }
+
+    fn handle(&self, _req: &Request) -> Response {
+        Response::not_found()
+    }
+}
+
+lucid_runtime::main!(Service);

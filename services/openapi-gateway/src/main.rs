@@ -1,0 +1,21 @@
+//! openapi-gateway: Public edge: routes /api/<service>/ to the services by prefix, with CORS.
+
+use lucid_runtime::{App, Context, Env, Request, Response};
+
+struct Service;
+
+impl App for Service {
+    type Config = ();
+
+    fn config(_env: &mut Env) {}
+
+    fn start(_config: (), _ctx: &Context) -> Result<Self, String> {
+        Ok(Service)
+    }
+
+    fn handle(&self, _req: &Request) -> Response {
+        Response::not_found()
+    }
+}
+
+lucid_runtime::main!(Service);

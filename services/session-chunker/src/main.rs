@@ -1,0 +1,21 @@
+//! session-chunker: Splits recordings into 8-16 MiB Zstd-compressed chunks with per-chunk hashes and a manifest.
+
+use lucid_runtime::{App, Context, Env, Request, Response};
+
+struct Service;
+
+impl App for Service {
+    type Config = ();
+
+    fn config(_env: &mut Env) {}
+
+    fn start(_config: (), _ctx: &Context) -> Result<Self, String> {
+        Ok(Service)
+    }
+
+    fn handle(&self, _req: &Request) -> Response {
+        Response::not_found()
+    }
+}
+
+lucid_runtime::main!(Service);

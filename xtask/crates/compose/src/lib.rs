@@ -1,0 +1,1 @@
+//! Compose stage (see the crate description).

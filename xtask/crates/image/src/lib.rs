@@ -1,0 +1,1 @@
+//! Image stage (see the crate description).

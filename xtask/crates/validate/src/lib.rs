@@ -1,0 +1,1 @@
+//! Validate stage (see the crate description).
