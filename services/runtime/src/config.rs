@@ -24,6 +24,9 @@ pub struct Env {
     upstreams: Vec<(String, String)>,
 }
 
+/// Variable listing every service of the deployment (see [`Env::catalog`]).
+pub const CATALOG_VAR: &str = "LUCID_CATALOG";
+
 /// Name of the variable that holds the base URL of another service, e.g.
 /// `session-recorder` -> `LUCID_URL_SESSION_RECORDER`. The compose generator writes the same names.
 pub fn upstream_var(service: &str) -> String {
@@ -174,6 +177,26 @@ impl Env {
         }
     }
 
+    /// Every service deployed alongside (`LUCID_CATALOG=name=http://host:port,…`, written by the
+    /// compose generator): what server-tools probes, admin-ui shows and openapi-gateway routes to.
+    pub fn catalog(&mut self, doc: &str) -> Vec<(String, String)> {
+        let Some(text) = self.optional(CATALOG_VAR, doc) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+            match entry.split_once('=') {
+                Some((name, url)) if crate::client::host_port(url).is_ok() => {
+                    out.push((name.to_string(), url.trim_end_matches('/').to_string()))
+                }
+                _ => self.errors.push(format!(
+                    "{CATALOG_VAR}: entry {entry:?} is not name=http://host:port"
+                )),
+            }
+        }
+        out
+    }
+
     /// Records a validation failure that is not a parse error (e.g. a bound).
     pub fn check(&mut self, ok: bool, message: impl Into<String>) {
         if !ok {
@@ -238,6 +261,22 @@ mod tests {
         assert_eq!(env.upstream("missing", "m"), None);
         assert_eq!(env.errors().len(), 1);
         assert_eq!(env.upstreams().len(), 1);
+    }
+
+    #[test]
+    fn catalog_entries_are_parsed_and_checked() {
+        let mut env = Env::from_vars([(
+            "LUCID_CATALOG",
+            "api-server=http://api-server:8081, bad=nope",
+        )]);
+        assert_eq!(
+            env.catalog("all"),
+            vec![(
+                "api-server".to_string(),
+                "http://api-server:8081".to_string()
+            )]
+        );
+        assert_eq!(env.errors().len(), 1);
     }
 
     #[test]

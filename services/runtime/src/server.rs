@@ -279,26 +279,33 @@ pub fn healthcheck(port: u16) -> i32 {
 }
 
 fn print_help<A: App>(name: &str, about: &str, version: &str) {
+    use std::fmt::Write as _;
+    let mut text = String::new();
     let mut env = Env::from_vars(Vec::<(String, String)>::new());
     BaseConfig::read(&mut env, A::MAX_BODY_BYTES);
     let _ = A::config(&mut env);
-    println!("{name} {version}\n{about}\n");
-    println!("USAGE:\n    {name}                 serve (configuration from the environment)");
-    println!("    {name} healthcheck     probe this service's own /health on 127.0.0.1; exit 0 healthy, 1 not");
-    println!("    {name} --help | --version\n");
-    println!("HTTP: GET /health (liveness), GET /ready (dependencies reachable), and the service's API.\n");
-    println!("ENVIRONMENT:");
+    let _ = writeln!(text, "{name} {version}\n{about}\n");
+    let _ = writeln!(
+        text,
+        "USAGE:\n    {name}                 serve (configuration from the environment)"
+    );
+    let _ = writeln!(text, "    {name} healthcheck     probe this service's own /health on 127.0.0.1; exit 0 healthy, 1 not");
+    let _ = writeln!(text, "    {name} --help | --version\n");
+    let _ = writeln!(text, "HTTP: GET /health (liveness), GET /ready (dependencies reachable), and the service's API.\n");
+    let _ = writeln!(text, "ENVIRONMENT:");
     for d in env.docs() {
         let default = d
             .default
             .as_deref()
             .map(|v| format!(" [default: {v}]"))
             .unwrap_or_default();
-        println!("    {:<32} {}{}", d.name, d.doc, default);
+        let _ = writeln!(text, "    {:<32} {}{}", d.name, d.doc, default);
     }
     println!(
         "\nExit codes: 0 clean shutdown, 1 start-up failure, 2 bad configuration or arguments."
     );
+    // A closed pipe (`--help | head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
 }
 
 /// The `main` of every service (see [`crate::main!`]).

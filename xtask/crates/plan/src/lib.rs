@@ -6,9 +6,11 @@
 //! of the pipeline a [`Workspace`] and a [`Plan`]. A missing or malformed field is an error that
 //! names the manifest, the service and the field.
 
+pub mod manifest;
 pub mod reference;
 pub mod units;
 
+pub use manifest::{ImageEntry, ImageManifest, PlatformImage};
 pub use reference::ImageRef;
 pub use units::{parse_bytes, parse_duration_secs};
 
@@ -322,17 +324,24 @@ impl Workspace {
             if !manifest.starts_with(&services_dir) {
                 continue;
             }
-            let is_library = package.targets.iter().any(|t| t.is_lib());
             let lucid = package.metadata.get("lucid");
-            match (lucid, is_library) {
-                (None, true) => continue, // the shared runtime
-                (None, false) => errors.push(MetadataError {
+            // Support crates (the shared runtime, test harnesses) opt out explicitly, so that a
+            // service that forgot its metadata is an error rather than silently skipped.
+            if lucid
+                .and_then(|l| l.get("support"))
+                .and_then(Value::as_bool)
+                == Some(true)
+            {
+                continue;
+            }
+            match lucid {
+                None => errors.push(MetadataError {
                     manifest: manifest.clone(),
                     service: package.name.to_string(),
                     field: "[package.metadata.lucid]".into(),
-                    message: "missing: every binary crate under services/ is a service and must declare its metadata".into(),
+                    message: "missing: every crate under services/ is a service and declares its metadata (support crates say `support = true`)".into(),
                 }),
-                (Some(value), _) => {
+                Some(value) => {
                     if let Some(defaults) = &settings {
                         let description = package.description.clone().unwrap_or_default();
                         if let Some(s) = raw::service(&package.name, &description, &manifest, value, &defaults.defaults, &mut errors) {
