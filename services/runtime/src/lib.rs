@@ -12,8 +12,12 @@
 
 pub mod client;
 pub mod config;
+pub mod forward;
 pub mod http;
+pub mod ident;
+pub mod ids;
 pub mod log;
+pub mod probe;
 pub mod server;
 pub mod storage;
 

@@ -301,7 +301,8 @@ fn print_help<A: App>(name: &str, about: &str, version: &str) {
             .unwrap_or_default();
         let _ = writeln!(text, "    {:<32} {}{}", d.name, d.doc, default);
     }
-    println!(
+    let _ = writeln!(
+        text,
         "\nExit codes: 0 clean shutdown, 1 start-up failure, 2 bad configuration or arguments."
     );
     // A closed pipe (`--help | head`) is not an error worth a panic.

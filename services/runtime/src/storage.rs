@@ -73,6 +73,27 @@ impl<T: Serialize + DeserializeOwned + Default> JsonFile<T> {
         Ok(out)
     }
 
+    /// Like [`JsonFile::update`], for changes a domain rule may refuse: `Ok(Err(e))` is the
+    /// closure's refusal (nothing written, nothing changed), `Err` a failed write.
+    pub fn try_update<R, E>(
+        &self,
+        f: impl FnOnce(&mut T) -> Result<R, E>,
+    ) -> Result<Result<R, E>, String>
+    where
+        T: Clone,
+    {
+        let mut guard = self.value.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = guard.clone();
+        let out = match f(&mut next) {
+            Ok(out) => out,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
+        atomic_write(&self.path, &bytes).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        *guard = next;
+        Ok(Ok(out))
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -111,6 +132,24 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn refused_try_update_changes_nothing_and_keeps_the_refusal() {
+        let dir = tempdir("try");
+        let store: JsonFile<BTreeMap<String, u32>> = JsonFile::open(dir.join("s.json")).unwrap();
+        assert_eq!(
+            store.try_update(|m| Ok::<_, u16>(m.insert("a".into(), 1))),
+            Ok(Ok(None))
+        );
+        let refused = store.try_update(|m| {
+            m.insert("b".into(), 2);
+            Err::<(), u16>(409)
+        });
+        assert_eq!(refused, Ok(Err(409)));
+        let reopened: JsonFile<BTreeMap<String, u32>> = JsonFile::open(dir.join("s.json")).unwrap();
+        assert_eq!(reopened.read(|m| m.len()), 1);
+        assert_eq!(store.read(|m| m.len()), 1);
     }
 
     #[test]

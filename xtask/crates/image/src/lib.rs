@@ -1,1 +1,37 @@
-//! Image stage (see the crate description).
+//! Image stage: the distroless base from pinned Debian packages, daemonless OCI image assembly,
+//! the buildx (Dockerfile + bake) definition, and a blocking registry client for pushes.
+//!
+//! Shape (after ko): *build* writes every image into one OCI image layout (the local blob store,
+//! `target/lucid/oci/`); *publish* copies an image from that layout to a registry. Both engines
+//! take their image facts (user, entrypoint, env, ports, labels) from [`facts::ImageFacts`], so
+//! they cannot drift apart.
+
+pub mod base;
+pub mod deb;
+pub mod docker;
+pub mod facts;
+pub mod image;
+pub mod json;
+pub mod layer;
+pub mod layout;
+pub mod push;
+pub mod registry;
+pub mod rootfs;
+
+pub use base::Base;
+pub use facts::{BuildInfo, ImageFacts};
+pub use image::{BuiltImage, PlatformBuilt};
+pub use layout::Layout;
+pub use registry::Registry;
+
+use sha2::{Digest, Sha256};
+
+/// `sha256:<hex>` of `bytes`: the content address of a blob.
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex(&Sha256::digest(bytes)))
+}
+
+/// Lowercase hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

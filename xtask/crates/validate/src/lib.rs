@@ -1,1 +1,421 @@
-//! Validate stage (see the crate description).
+//! Validate stage: inspects the built images and any compose file, and writes the report.
+//!
+//! The validator is deliberately independent of the builders: it reads the OCI image layout
+//! (or a registry's HTTP API) and the compose YAML itself, verifies every blob against its
+//! digest, decompresses the layers, and measures what they hold. The only input it shares
+//! with the other stages is the catalog (which services, which platforms, the device).
+//!
+//! # What is checked
+//!
+//! * Per image and platform ([`image`]): reference, digests, compressed and uncompressed
+//!   size (measured from the blobs), base image name and digest (labels), layer count, the
+//!   user (resolved through the image's own `/etc/passwd`; uid 0 fails), the entrypoint read
+//!   from the layers (present, executable, an ELF whose `e_machine` is the platform's — 183
+//!   aarch64, 62 x86-64 — with no `PT_INTERP`), no shell, package manager or setuid file in any
+//!   layer, no file that looks like a secret, the required OCI labels.
+//! * Per compose file ([`compose`]), for generated and user-given files alike: the ten defect
+//!   classes of the catalog (see [`report::Check`]), each finding naming the file, the service,
+//!   the key path and, when found, the line.
+//! * Per deployment ([`deploy`]), across the files deployed together: host ports, one subnet per
+//!   network name, fixed IPs inside their subnet and unique, `depends_on` targets, memory and
+//!   CPU sums against the device profile (`[workspace.metadata.lucid.device]`).
+//!   The generated files form four deployments: `docker-compose.yaml` alone, and
+//!   `lucid-dev.yaml` with `lucid-layer1-complete.yaml`, with `lucid-layer2-complete.yaml`, and
+//!   with both. Files given with `--compose` form **one** deployment together.
+//! * `--live` ([`live`]): loads the images into the Docker engine, starts the stack with
+//!   docker-compose, records each service's time to healthy, proves `/bin/sh` cannot be
+//!   executed in any container, counts processes through the engine's API, and removes it all.
+//!
+//! # The JSON report
+//!
+//! `images/validation-report.json` is the [`report::Report`] struct serialised with serde; the
+//! Markdown report is rendered from that struct ([`markdown::render`]) and holds the same facts.
+//! Its JSON Schema (draft 2020-12) is `images/validation-report.schema.json`, generated from
+//! [`schema::schema`] and checked by a test. In short:
+//!
+//! | field | meaning |
+//! |---|---|
+//! | `schema_version` | 1; bumped on incompatible changes |
+//! | `generated`, `version` | UTC time (`SOURCE_DATE_EPOCH` when set), workspace version |
+//! | `device` | the target device and what containers may use (`budget_*`) |
+//! | `image_source`, `image_source_findings` | `oci:<dir>` or `registry:<host>`, and problems with it |
+//! | `images[]` | per service: `reference`, `index_digest`, `platforms[]` (measured facts per platform), `findings[]` |
+//! | `compose_files[]` | per file: `service_count` (counted), `services[]`, `networks[]`, `findings[]` |
+//! | `deployments[]` | per group of files: sums, host ports, `findings[]` |
+//! | `live` | only with `--live`: per service time to healthy, shell refusal, process count |
+//! | `summary` | counts derived from the lists above; `passed` is false when any finding is an error |
+//!
+//! A finding is `{severity, check, file?, service?, key?, line?, message}`; `check` is one of
+//! the kebab-case names of [`report::Check`].
+
+pub mod compose;
+pub mod deploy;
+pub mod elf;
+pub mod image;
+pub mod live;
+pub mod markdown;
+pub mod report;
+pub mod schema;
+pub mod source;
+
+use lucid_plan::{ImageManifest, Workspace};
+use report::{Check, DeviceProfile, Finding, ImageReport, Report, Summary, SCHEMA_VERSION};
+use source::{ImageSource, OciLayout, Registry};
+use std::path::{Path, PathBuf};
+
+/// What to validate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Compose files to check; empty: the generated files under `compose/`.
+    pub compose: Vec<PathBuf>,
+    /// Read the images from this registry instead of the OCI layout.
+    pub registry: Option<String>,
+    /// The OCI image layout (default `target/lucid/oci`).
+    pub oci_layout: PathBuf,
+    /// The builder's manifest to cross-check (default `target/lucid/images.json`), if present.
+    pub build_manifest: Option<PathBuf>,
+    /// Start the stack (see [`live`]).
+    pub live: bool,
+    /// What replaces MongoDB in the live run (the compose stage's stand-in).
+    pub mongodb_standin: Option<live::Standin>,
+}
+
+impl Options {
+    pub fn defaults(root: &Path) -> Options {
+        Options {
+            compose: Vec::new(),
+            registry: None,
+            oci_layout: root.join("target/lucid/oci"),
+            build_manifest: Some(root.join(lucid_plan::manifest::BUILD_MANIFEST)),
+            live: false,
+            mongodb_standin: None,
+        }
+    }
+}
+
+/// Everything the inspection of the images yields.
+pub struct Inspected {
+    pub source: String,
+    pub source_findings: Vec<Finding>,
+    pub images: Vec<ImageReport>,
+    pub built: Vec<image::BuiltImage>,
+}
+
+/// Inspects the image of every service of the catalog.
+pub fn inspect_images(
+    ws: &Workspace,
+    source: &dyn ImageSource,
+    manifest: Option<&ImageManifest>,
+) -> Inspected {
+    let settings = &ws.settings;
+    let version = manifest
+        .map(|m| m.version.clone())
+        .unwrap_or_else(|| ws.version.clone());
+    let mut source_findings = Vec::new();
+    let tags = source.tags(&settings.repository).unwrap_or_else(|e| {
+        source_findings.push(Finding::error(Check::ImageSource, e).file(source.describe()));
+        Vec::new()
+    });
+    let fill = |template: &str, service: &str, version: &str| {
+        template
+            .replace("{service}", service)
+            .replace("{version}", version)
+    };
+    let mut inspector = image::Inspector::default();
+    let mut images = Vec::new();
+    let mut built = Vec::new();
+    for s in &ws.services {
+        let expected = fill(&settings.tag, &s.name, &version);
+        // Exact tag, else the newest dev build of that version (`<tag>-<git sha>`).
+        let tag = tags
+            .iter()
+            .rev()
+            .find(|t| **t == expected)
+            .or_else(|| {
+                tags.iter()
+                    .rev()
+                    .find(|t| t.starts_with(&format!("{expected}-")))
+            })
+            .cloned();
+        let mut report = ImageReport {
+            service: s.name.clone(),
+            layer: s.layer,
+            reference: None,
+            index_digest: None,
+            platforms: Vec::new(),
+            findings: Vec::new(),
+        };
+        let Some(tag) = tag else {
+            report.findings.push(
+                Finding::error(
+                    Check::ImageSource,
+                    format!("no image tagged {expected} in {}", source.describe()),
+                )
+                .service(&s.name),
+            );
+            images.push(report);
+            continue;
+        };
+        let (platforms, findings, b, digest) = inspector.inspect(
+            source,
+            &s.name,
+            &settings.repository,
+            &tag,
+            &settings.platforms,
+        );
+        report.reference = Some(format!(
+            "{}/{}:{tag}",
+            settings.registry, settings.repository
+        ));
+        report.index_digest = digest;
+        report.platforms = platforms;
+        report.findings = findings;
+        if let Some(m) = manifest {
+            report.findings.extend(cross_check(m, &report));
+        }
+        if let Some(mut b) = b {
+            for alias in [
+                fill(&settings.moving_tag, &s.name, &version),
+                fill(&settings.tag, &s.name, &ws.version),
+            ] {
+                if alias != b.tag && !b.aliases.contains(&alias) {
+                    b.aliases.push(alias);
+                }
+            }
+            built.push(b);
+        }
+        images.push(report);
+    }
+    Inspected {
+        source: source.describe(),
+        source_findings,
+        images,
+        built,
+    }
+}
+
+/// The builder's manifest must agree with what was measured.
+fn cross_check(m: &ImageManifest, r: &ImageReport) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let err = |msg: String| {
+        Finding::error(Check::BuildManifest, msg)
+            .service(&r.service)
+            .file(lucid_plan::manifest::BUILD_MANIFEST)
+    };
+    let Some(entry) = m.image(&r.service) else {
+        out.push(
+            Finding::warning(Check::BuildManifest, "not in the build manifest").service(&r.service),
+        );
+        return out;
+    };
+    if r.index_digest.as_deref() != Some(entry.digest.as_str()) {
+        out.push(err(format!(
+            "says index {} but the image holds {:?}",
+            entry.digest, r.index_digest
+        )));
+    }
+    for p in &r.platforms {
+        match entry.platforms.iter().find(|e| e.platform == p.platform) {
+            None => out.push(err(format!("has no {}", p.platform))),
+            Some(e) => {
+                if e.digest != p.digest {
+                    out.push(err(format!(
+                        "{}: says {} but the index holds {}",
+                        p.platform, e.digest, p.digest
+                    )));
+                }
+                if (e.compressed_size, e.uncompressed_size)
+                    != (p.compressed_size, p.uncompressed_size)
+                {
+                    out.push(
+                        Finding::warning(
+                            Check::BuildManifest,
+                            format!(
+                                "{}: sizes {} / {} in the manifest, measured {} / {}",
+                                p.platform,
+                                e.compressed_size,
+                                e.uncompressed_size,
+                                p.compressed_size,
+                                p.uncompressed_size
+                            ),
+                        )
+                        .service(&r.service),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Runs every check and returns the report (not yet written).
+pub fn validate(ws: &Workspace, opts: &Options) -> Report {
+    let settings = &ws.settings;
+    let manifest = opts
+        .build_manifest
+        .as_deref()
+        .filter(|p| p.exists())
+        .map(ImageManifest::read);
+    let mut pre_findings = Vec::new();
+    let manifest = match manifest {
+        Some(Ok(m)) => Some(m),
+        Some(Err(e)) => {
+            pre_findings.push(Finding::error(Check::BuildManifest, e));
+            None
+        }
+        None => None,
+    };
+    let inspected = match &opts.registry {
+        Some(host) => inspect_images(ws, &Registry::new(host), manifest.as_ref()),
+        None => match OciLayout::open(&opts.oci_layout) {
+            Ok(layout) => inspect_images(ws, &layout, manifest.as_ref()),
+            Err(e) => Inspected {
+                source: format!("oci:{}", display(&ws.root, &opts.oci_layout)),
+                source_findings: vec![Finding::error(
+                    Check::ImageSource,
+                    format!("{e} (run `cargo xtask build-images` first)"),
+                )],
+                images: ws
+                    .services
+                    .iter()
+                    .map(|s| ImageReport {
+                        service: s.name.clone(),
+                        layer: s.layer,
+                        reference: None,
+                        index_digest: None,
+                        platforms: Vec::new(),
+                        findings: Vec::new(),
+                    })
+                    .collect(),
+                built: Vec::new(),
+            },
+        },
+    };
+    let device = DeviceProfile {
+        name: settings.device.name.clone(),
+        memory_bytes: settings.device.memory,
+        cpus: settings.device.cpus,
+        budget_memory_bytes: settings.device.budget_memory(),
+        budget_cpus: settings.device.budget_cpus(),
+    };
+    let images = compose::Images {
+        repository: settings.repository.clone(),
+        built: inspected.built,
+        external: vec![settings.mongodb.image.clone()],
+    };
+    let (files, groups): (Vec<PathBuf>, Vec<Vec<usize>>) = if opts.compose.is_empty() {
+        let files = deploy::GENERATED_FILES
+            .iter()
+            .map(|f| ws.root.join(f))
+            .collect();
+        let groups = deploy::generated_groups()
+            .into_iter()
+            .map(|g| {
+                g.iter()
+                    .map(|f| {
+                        deploy::GENERATED_FILES
+                            .iter()
+                            .position(|x| x == f)
+                            .expect("listed")
+                    })
+                    .collect()
+            })
+            .collect();
+        (files, groups)
+    } else {
+        let n = opts.compose.len();
+        (opts.compose.clone(), vec![(0..n).collect()])
+    };
+    let docs: Vec<compose::ComposeDoc> = files
+        .iter()
+        .map(|f| compose::load(f, &display(&ws.root, f), &images))
+        .collect();
+    let deployments = groups
+        .iter()
+        .map(|g| {
+            let members: Vec<&compose::ComposeDoc> = g.iter().map(|i| &docs[*i]).collect();
+            deploy::check(&members, &device)
+        })
+        .collect();
+    let live = opts.live.then(|| {
+        // The generated stack runs from docker-compose.yaml alone; given files run together.
+        let run_files = if opts.compose.is_empty() {
+            vec![files[0].clone()]
+        } else {
+            files.clone()
+        };
+        live::run(&live::LiveInput {
+            root: &ws.root,
+            layout: &opts.oci_layout,
+            built: &images.built,
+            files: &run_files,
+            mongodb_standin: opts.mongodb_standin.clone(),
+            scratch: ws.root.join("target/lucid/validate-live"),
+        })
+    });
+    let mut source_findings = pre_findings;
+    source_findings.extend(inspected.source_findings);
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        generated: timestamp(),
+        version: ws.version.clone(),
+        device,
+        image_source: inspected.source,
+        images: inspected.images,
+        image_source_findings: source_findings,
+        compose_files: docs.iter().map(compose::ComposeDoc::report).collect(),
+        deployments,
+        live,
+        summary: Summary::default(),
+    };
+    report.summarise();
+    report
+}
+
+/// Writes `VALIDATION_REPORT.md` and `validation-report.json` into `dir`.
+pub fn write(report: &Report, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let json_path = dir.join("validation-report.json");
+    let md_path = dir.join("VALIDATION_REPORT.md");
+    let mut json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    json.push('\n');
+    std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    std::fs::write(&md_path, markdown::render(report))
+        .map_err(|e| format!("{}: {e}", md_path.display()))?;
+    Ok((md_path, json_path))
+}
+
+/// A path relative to the workspace root when it lies inside it.
+pub fn display(root: &Path, p: &Path) -> String {
+    p.strip_prefix(root).unwrap_or(p).display().to_string()
+}
+
+/// RFC 3339 UTC from `SOURCE_DATE_EPOCH`, or now.
+fn timestamp() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        });
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

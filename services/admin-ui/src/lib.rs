@@ -1,0 +1,114 @@
+//! admin-ui: a server-rendered web page of the stack — each service's health and the session list.
+//!
+//! # API
+//! - `GET /` → `text/html`: a table of every service of the deployment (`LUCID_CATALOG`) with its
+//!   state (`up`, `unhealthy`, `down`), `/health` status, latency and error, probed afresh on each
+//!   request (TCP connect plus `GET /health`, in parallel, each step within
+//!   `ADMIN_UI_PROBE_TIMEOUT_MS`); then the first `ADMIN_UI_SESSIONS_LIMIT` sessions of
+//!   api-server (`LUCID_URL_API_SERVER`, `GET /sessions`), oldest first, or why they
+//!   are unavailable. Every value is HTML-escaped; the page refreshes itself every 30 s.
+//! - `GET /api/overview` → the same data as JSON: `{"summary", "services", "sessions"|"sessions_error"}`.
+//!
+//! # Out of scope
+//! Changing anything (the page is read-only), login (publish it only on a trusted network),
+//! scripts and external assets. The probing is the runtime's `probe` module, shared with
+//! server-tools.
+
+pub mod page;
+
+use lucid_runtime::client::Client;
+use lucid_runtime::probe::{self, Probe};
+use lucid_runtime::{App, Context, Env, Request, Response};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub struct Config {
+    catalog: Vec<(String, String)>,
+    api_server: Option<String>,
+    timeout: Duration,
+    sessions_limit: u32,
+}
+
+pub struct Service {
+    config: Config,
+    client: Client,
+}
+
+impl App for Service {
+    type Config = Config;
+
+    fn config(env: &mut Env) -> Config {
+        let catalog = env.catalog("the services shown on the page");
+        let api_server = env.upstream("api-server", "api-server, for the session list");
+        let timeout = probe::timeout_var(env, "ADMIN_UI_PROBE_TIMEOUT_MS");
+        let sessions_limit = env.parse(
+            "ADMIN_UI_SESSIONS_LIMIT",
+            100u32,
+            "sessions listed on the page (1-1000)",
+        );
+        env.check(
+            (1..=1000).contains(&sessions_limit),
+            format!("ADMIN_UI_SESSIONS_LIMIT={sessions_limit}: must be 1 to 1000"),
+        );
+        Config {
+            catalog,
+            api_server,
+            timeout,
+            sessions_limit,
+        }
+    }
+
+    fn start(config: Config, _ctx: &Context) -> Result<Self, String> {
+        let client = Client::new(config.timeout);
+        Ok(Service { config, client })
+    }
+
+    fn handle(&self, req: &Request) -> Response {
+        match req.route() {
+            ("GET", p) if p.is_empty() => {
+                let (probes, sessions) = self.gather();
+                Response::html(page::render(&probes, &probe::summarize(&probes), &sessions))
+            }
+            ("GET", p) if p == ["api", "overview"] => {
+                let (probes, sessions) = self.gather();
+                let mut body = json!({ "summary": probe::summarize(&probes), "services": probes });
+                match sessions {
+                    Ok(s) => body["sessions"] = s,
+                    Err(e) => body["sessions_error"] = json!(e),
+                }
+                Response::json(200, &body)
+            }
+            (_, p) if p.is_empty() || p == ["api", "overview"] => Response::method_not_allowed(),
+            _ => Response::not_found(),
+        }
+    }
+}
+
+impl Service {
+    /// Probes and the session list, fetched at the same time.
+    fn gather(&self) -> (Vec<Probe>, Result<Value, String>) {
+        std::thread::scope(|scope| {
+            let sessions = scope.spawn(|| self.sessions());
+            let probes = probe::probe_all(&self.config.catalog, self.config.timeout);
+            let sessions = sessions
+                .join()
+                .unwrap_or_else(|_| Err("session fetch panicked".into()));
+            (probes, sessions)
+        })
+    }
+
+    fn sessions(&self) -> Result<Value, String> {
+        let base = self
+            .config
+            .api_server
+            .as_ref()
+            .ok_or("LUCID_URL_API_SERVER is not set")?;
+        let url = format!("{base}/sessions?limit={}", self.config.sessions_limit);
+        let list: Value = self.client.get(&url)?.json()?;
+        if list["sessions"].is_array() {
+            Ok(list)
+        } else {
+            Err(format!("{url}: reply has no session list"))
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! rdp-server-manager: RDP session slots — create, list, stop — with a concurrency limit.
+//!
+//! A slot is the right to run one RDP desktop session on this host: it names the Unix user and
+//! the X display number the session gets. At most `RDP_MAX_SESSIONS` slots are active at once
+//! (429 beyond that) and a user has at most one active slot (409); stopping a slot frees it.
+//!
+//! # API (JSON)
+//! | method | path | request | response |
+//! |---|---|---|---|
+//! | POST | `/sessions` | `{user}` | 201 `{id, user, display, status: "active", created_at, stopped_at: null}`; 429 all slots in use; 409 user already has one; 422 bad user name |
+//! | GET | `/sessions[?status=active\|stopped]` | – | `{max_sessions, active, sessions: […]}` |
+//! | GET | `/sessions/{id}` | – | the slot, or 404 |
+//! | DELETE | `/sessions/{id}` | – | the stopped slot; 404 unknown; 409 already stopped |
+//!
+//! # Configuration
+//! - `RDP_DATA_DIR` (required, the `rdp` volume): `sessions.json`.
+//! - `RDP_MAX_SESSIONS` (5): concurrent active slots, 1-100.
+//!
+//! # Out of scope
+//! xrdp and the X server themselves (C programs with PAM, far outside a static distroless image):
+//! they run on the session host, configured by xrdp-integration; this service keeps the slot book
+//! that decides whether another session may start.
+
+pub mod slots;
+
+use lucid_runtime::ids::{now_unix, random_id};
+use lucid_runtime::storage::JsonFile;
+use lucid_runtime::{log, App, Context, Env, Request, Response};
+use serde::Deserialize;
+use serde_json::json;
+use slots::{Slots, Status};
+use std::path::PathBuf;
+
+pub struct Config {
+    data_dir: PathBuf,
+    max_sessions: usize,
+}
+
+pub struct Service {
+    max_sessions: usize,
+    store: JsonFile<Slots>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSession {
+    user: String,
+}
+
+fn refused(e: slots::Refused) -> Response {
+    Response::error(e.status(), e.message())
+}
+
+fn write_failed(e: String) -> Response {
+    log::error("store write failed", json!({ "error": e }));
+    Response::error(500, e)
+}
+
+impl App for Service {
+    type Config = Config;
+
+    const MAX_BODY_BYTES: u64 = 4 << 10;
+
+    fn config(env: &mut Env) -> Config {
+        let data_dir = PathBuf::from(env.required("RDP_DATA_DIR", "directory of the rdp volume"));
+        let max_sessions = env.parse(
+            "RDP_MAX_SESSIONS",
+            5usize,
+            "concurrent RDP sessions allowed (1-100)",
+        );
+        env.check(
+            (1..=100).contains(&max_sessions),
+            format!("RDP_MAX_SESSIONS={max_sessions}: must be between 1 and 100"),
+        );
+        Config {
+            data_dir,
+            max_sessions,
+        }
+    }
+
+    fn start(config: Config, _ctx: &Context) -> Result<Self, String> {
+        Ok(Service {
+            max_sessions: config.max_sessions,
+            store: JsonFile::open(config.data_dir.join("sessions.json"))?,
+        })
+    }
+
+    fn handle(&self, req: &Request) -> Response {
+        lucid_runtime::http::respond(self.route(req))
+    }
+}
+
+impl Service {
+    fn route(&self, req: &Request) -> Result<Response, Response> {
+        match req.route() {
+            ("POST", s) if s == ["sessions"] => {
+                let body: NewSession = req.json()?;
+                let slot = self
+                    .store
+                    .try_update(|all| {
+                        all.create(random_id(), &body.user, self.max_sessions, now_unix())
+                    })
+                    .map_err(write_failed)?
+                    .map_err(refused)?;
+                log::info(
+                    "rdp slot created",
+                    json!({ "id": slot.id, "user": slot.user, "display": slot.display }),
+                );
+                Ok(Response::json(201, &slot))
+            }
+            ("GET", s) if s == ["sessions"] => {
+                let filter = match req.query_param("status").as_deref() {
+                    None => None,
+                    Some("active") => Some(Status::Active),
+                    Some("stopped") => Some(Status::Stopped),
+                    Some(other) => {
+                        return Err(Response::error(
+                            400,
+                            format!("status {other:?}: expected active or stopped"),
+                        ))
+                    }
+                };
+                let (active, mut sessions) = self.store.read(|all| {
+                    let list: Vec<_> = all
+                        .slots
+                        .values()
+                        .filter(|s| filter.is_none_or(|f| s.status == f))
+                        .cloned()
+                        .collect();
+                    (all.active().count(), list)
+                });
+                sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+                Ok(Response::json(
+                    200,
+                    &json!({ "max_sessions": self.max_sessions, "active": active, "sessions": sessions }),
+                ))
+            }
+            ("GET", s) if s.len() == 2 && s[0] == "sessions" => {
+                match self.store.read(|all| all.slots.get(s[1]).cloned()) {
+                    Some(slot) => Ok(Response::json(200, &slot)),
+                    None => Err(Response::error(404, format!("unknown slot {:?}", s[1]))),
+                }
+            }
+            ("DELETE", s) if s.len() == 2 && s[0] == "sessions" => {
+                let slot = self
+                    .store
+                    .try_update(|all| all.stop(s[1], now_unix()))
+                    .map_err(write_failed)?
+                    .map_err(refused)?;
+                log::info(
+                    "rdp slot stopped",
+                    json!({ "id": slot.id, "user": slot.user }),
+                );
+                Ok(Response::json(200, &slot))
+            }
+            (_, s) if s.first() == Some(&"sessions") => Err(Response::method_not_allowed()),
+            _ => Err(Response::not_found()),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! tunnel-tools: a TCP port forwarder. Every connection to `TUNNEL_LISTEN_PORT` (7000) is
+//! relayed to `TUNNEL_TARGET`, directly or — when `TUNNEL_SOCKS_PROXY` is set (compose sets
+//! `tor-proxy:9050`) — through tor-proxy's SOCKS5 port, so that the target may be an onion service.
+//!
+//! # HTTP API (port `LUCID_HTTP_PORT`, 7001)
+//! - `GET /status` → `{"listen": "0.0.0.0:7000"|null, "target": "host:port"|null,
+//!   "socks_proxy": "host:port"|null, "connections": {"active", "total", "rejected", "failed",
+//!   "bytes_up", "bytes_down"}}` (`failed`: the target or the proxy could not be reached).
+//! - `GET /ready` also requires a target to be configured and tor-proxy's HTTP port
+//!   (`LUCID_URL_TOR_PROXY`) to accept connections.
+//!
+//! # Configuration
+//! `TUNNEL_LISTEN_PORT`, `LUCID_BIND`, `TUNNEL_TARGET` (`host:port`; without it the forwarder
+//! port stays closed), `TUNNEL_SOCKS_PROXY` (`host:port`), `TUNNEL_SOCKS_CREDENTIALS` (secret
+//! `user:password` for the proxy), `TUNNEL_MAX_CONNECTIONS`, `TUNNEL_CONNECT_TIMEOUT_SECS`,
+//! `TUNNEL_IDLE_TIMEOUT_SECS`.
+//!
+//! # Out of scope
+//! UDP, several forwards per instance, TLS termination; the SOCKS client, the accept loop and the
+//! relay are tor-proxy's (`tor_proxy::socks`, `tor_proxy::tcp`).
+
+use lucid_runtime::{App, Context, Env, Request, Response};
+use serde_json::json;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tor_proxy::socks::{self, Credentials, Target};
+use tor_proxy::tcp::{self, Limits, Stats};
+
+/// Where connections go, and how.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub target: Target,
+    pub proxy: Option<Target>,
+    pub credentials: Option<Credentials>,
+    pub connect_timeout: Duration,
+}
+
+impl Route {
+    /// Opens a stream to the target, through the SOCKS proxy when there is one.
+    pub fn open(&self) -> Result<TcpStream, String> {
+        let Some(proxy) = &self.proxy else {
+            return self
+                .target
+                .connect(self.connect_timeout)
+                .map_err(|e| format!("target: {e}"));
+        };
+        let mut stream = proxy
+            .connect(self.connect_timeout)
+            .map_err(|e| format!("SOCKS proxy {proxy}: {e}"))?;
+        let _ = stream.set_read_timeout(Some(self.connect_timeout));
+        socks::connect(&mut stream, &self.target, self.credentials.as_ref())
+            .map_err(|e| format!("SOCKS proxy {proxy}: {e}"))?;
+        let _ = stream.set_read_timeout(None);
+        Ok(stream)
+    }
+}
+
+pub struct Config {
+    bind: IpAddr,
+    port: u16,
+    route: Option<Route>,
+    limits: Limits,
+    tor_proxy: Option<String>,
+}
+
+pub struct Service {
+    listen: Option<SocketAddr>,
+    route: Option<Route>,
+    stats: Arc<Stats>,
+}
+
+fn target_var(env: &mut Env, name: &str, doc: &str) -> Option<Target> {
+    let text = env.optional(name, doc)?;
+    Target::parse(&text)
+        .map_err(|e| env.check(false, format!("{name}: {e}")))
+        .ok()
+}
+
+impl App for Service {
+    type Config = Config;
+
+    fn config(env: &mut Env) -> Config {
+        let bind = env.parse(
+            "LUCID_BIND",
+            IpAddr::from([0, 0, 0, 0]),
+            "address the HTTP server and the forwarder bind to",
+        );
+        let port = env.parse("TUNNEL_LISTEN_PORT", 7000u16, "port of the TCP forwarder");
+        let target = target_var(
+            env,
+            "TUNNEL_TARGET",
+            "host:port every forwarded connection goes to (unset: forwarder closed)",
+        );
+        let proxy = target_var(
+            env,
+            "TUNNEL_SOCKS_PROXY",
+            "host:port of a SOCKS5 proxy to go through (tor-proxy:9050)",
+        );
+        let credentials = env
+            .secret(
+                "TUNNEL_SOCKS_CREDENTIALS",
+                "user:password for the SOCKS5 proxy",
+            )
+            .and_then(|t| {
+                Credentials::parse(&t)
+                    .map_err(|e| env.check(false, format!("TUNNEL_SOCKS_CREDENTIALS: {e}")))
+                    .ok()
+            });
+        let tor_proxy = env.upstream("tor-proxy", "tor-proxy's HTTP API, probed by /ready");
+        let max_connections = env.parse(
+            "TUNNEL_MAX_CONNECTIONS",
+            64usize,
+            "simultaneous forwarded connections; more are closed at once",
+        );
+        env.check(
+            (1..=4096).contains(&max_connections),
+            format!("TUNNEL_MAX_CONNECTIONS={max_connections}: must be 1 to 4096"),
+        );
+        let mut secs = |name: &str, default: u64, doc: &str| {
+            let n = env.parse(name, default, doc);
+            env.check(n > 0, format!("{name}={n}: must be at least 1"));
+            Duration::from_secs(n)
+        };
+        let connect_timeout = secs(
+            "TUNNEL_CONNECT_TIMEOUT_SECS",
+            60,
+            "longest wait for the target (through Tor: circuit building)",
+        );
+        let idle_timeout = secs(
+            "TUNNEL_IDLE_TIMEOUT_SECS",
+            300,
+            "forwarded connections without traffic for this long are closed",
+        );
+        Config {
+            bind,
+            port,
+            route: target.map(|target| Route {
+                target,
+                proxy,
+                credentials,
+                connect_timeout,
+            }),
+            limits: Limits {
+                max_connections,
+                idle_timeout,
+            },
+            tor_proxy,
+        }
+    }
+
+    fn start(config: Config, ctx: &Context) -> Result<Self, String> {
+        let stats = Arc::new(Stats::default());
+        let mut listen = None;
+        if let Some(route) = &config.route {
+            let addr = SocketAddr::new(config.bind, config.port);
+            let listener =
+                TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            listen = Some(listener.local_addr().map_err(|e| e.to_string())?);
+            let (route, st, stop) = (route.clone(), stats.clone(), ctx.shutdown_flag());
+            let idle = config.limits.idle_timeout;
+            tcp::serve(
+                listener,
+                config.limits,
+                stats.clone(),
+                ctx.shutdown_flag(),
+                move |conn| forward(conn, &route, idle, &st, &stop),
+            )
+            .map_err(|e| format!("forwarder: {e}"))?;
+        }
+        lucid_runtime::log::info(
+            "forwarder",
+            json!({
+                "listen": listen.map(|a| a.to_string()),
+                "target": config.route.as_ref().map(|r| r.target.to_string()),
+                "socks_proxy": config.route.as_ref().and_then(|r| r.proxy.as_ref()).map(|p| p.to_string()),
+                "tor_proxy": config.tor_proxy,
+            }),
+        );
+        Ok(Service {
+            listen,
+            route: config.route,
+            stats,
+        })
+    }
+
+    fn handle(&self, req: &Request) -> Response {
+        match req.route() {
+            ("GET", p) if p == ["status"] => Response::json(
+                200,
+                &json!({
+                    "listen": self.listen.map(|a| a.to_string()),
+                    "target": self.route.as_ref().map(|r| r.target.to_string()),
+                    "socks_proxy": self.route.as_ref().and_then(|r| r.proxy.as_ref()).map(|p| p.to_string()),
+                    "connections": self.stats.view(),
+                }),
+            ),
+            (_, p) if p == ["status"] => Response::method_not_allowed(),
+            _ => Response::not_found(),
+        }
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        match self.route {
+            Some(_) => Ok(()),
+            None => Err("TUNNEL_TARGET is not set: nothing to forward to".into()),
+        }
+    }
+}
+
+/// One forwarded connection.
+fn forward(
+    client: TcpStream,
+    route: &Route,
+    idle: Duration,
+    stats: &Arc<Stats>,
+    stop: &Arc<AtomicBool>,
+) {
+    match route.open() {
+        Ok(upstream) => tcp::relay(client, upstream, idle, stats, stop),
+        Err(e) => {
+            stats.failed.fetch_add(1, Ordering::Relaxed);
+            lucid_runtime::log::warn("cannot reach the target", json!({ "error": e }));
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! xrdp-integration: renders, validates and serves the xrdp configuration of a session host.
+//!
+//! A session host's xrdp is described by a few settings (listening port, security layer, TLS
+//! certificate and key paths, maximum sessions, the Unix group allowed to log in, time limits).
+//! This service validates them (ports, absolute paths, names — no value can carry a newline, a key
+//! or a `[section]` into the file) and renders `xrdp.ini` and `sesman.ini`, which the host fetches.
+//!
+//! # API
+//! | method | path | request | response |
+//! |---|---|---|---|
+//! | POST | `/render` | `{host, settings}` | `{xrdp_ini, sesman_ini}`; 422 invalid settings |
+//! | PUT | `/hosts/{host}/config` | settings | `{host, settings, xrdp_ini, sesman_ini}`; 422 invalid |
+//! | GET | `/hosts` | – | `{hosts: [host…]}` |
+//! | GET | `/hosts/{host}/config` | – | `{host, settings, xrdp_ini, sesman_ini}`; 404 |
+//! | GET | `/hosts/{host}/xrdp.ini`, `/hosts/{host}/sesman.ini` | – | the file as `text/plain`; 404 |
+//!
+//! Settings (JSON, unknown fields refused): `port` (3389), `security_layer` (`tls`|`negotiate`|`rdp`,
+//! default `tls`), `crypt_level` (`none`|`low`|`medium`|`high`|`fips`, default `high`),
+//! `certificate` and `key_file` (absolute paths; required unless `rdp`), `max_sessions` (5, 1-100),
+//! `allowed_group` (`tsusers`), `allow_root_login` (false), `idle_time_limit_secs` and
+//! `disconnected_time_limit_secs` (0 = never).
+//!
+//! # Configuration
+//! Only the runtime's variables (`LUCID_HTTP_PORT`, …). `XRDP_MAX_HOSTS` (256) bounds the hosts
+//! kept in memory.
+//!
+//! # Out of scope
+//! xrdp itself (C, PAM and an X server: outside a static distroless image) runs on the session
+//! host, which fetches its files from here. Host configurations are kept in memory: the service
+//! has no volume, so after a restart hosts are configured again (PUT is idempotent); the TLS
+//! certificate files themselves are provisioned on the host.
+
+pub mod render;
+
+use lucid_runtime::{log, App, Context, Env, Request, Response};
+use render::{check_host, Settings};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+
+pub struct Service {
+    max_hosts: usize,
+    hosts: RwLock<BTreeMap<String, Settings>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderBody {
+    host: String,
+    settings: Settings,
+}
+
+fn rendered_view(host: &str, settings: &Settings) -> Result<Response, Response> {
+    let r = render::render(host, settings).map_err(|e| Response::error(422, e))?;
+    Ok(Response::json(
+        200,
+        &json!({ "host": host, "settings": settings, "xrdp_ini": r.xrdp_ini, "sesman_ini": r.sesman_ini }),
+    ))
+}
+
+impl App for Service {
+    type Config = usize;
+
+    const MAX_BODY_BYTES: u64 = 16 << 10;
+
+    fn config(env: &mut Env) -> usize {
+        let max = env.parse(
+            "XRDP_MAX_HOSTS",
+            256usize,
+            "session hosts whose configuration is kept",
+        );
+        env.check(max >= 1, "XRDP_MAX_HOSTS: must be at least 1");
+        max
+    }
+
+    fn start(max_hosts: usize, _ctx: &Context) -> Result<Self, String> {
+        Ok(Service {
+            max_hosts,
+            hosts: RwLock::new(BTreeMap::new()),
+        })
+    }
+
+    fn handle(&self, req: &Request) -> Response {
+        lucid_runtime::http::respond(self.route(req))
+    }
+}
+
+impl Service {
+    fn settings(&self, host: &str) -> Result<Settings, Response> {
+        self.hosts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(host)
+            .cloned()
+            .ok_or_else(|| Response::error(404, format!("no configuration for host {host:?}")))
+    }
+
+    fn route(&self, req: &Request) -> Result<Response, Response> {
+        match req.route() {
+            ("POST", s) if s == ["render"] => {
+                let body: RenderBody = req.json()?;
+                let r = render::render(&body.host, &body.settings)
+                    .map_err(|e| Response::error(422, e))?;
+                Ok(Response::json(200, &r))
+            }
+            ("GET", s) if s == ["hosts"] => {
+                let hosts: Vec<String> = self
+                    .hosts
+                    .read()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .keys()
+                    .cloned()
+                    .collect();
+                Ok(Response::json(200, &json!({ "hosts": hosts })))
+            }
+            ("PUT", s) if s.len() == 3 && s[0] == "hosts" && s[2] == "config" => {
+                let host = s[1];
+                let settings: Settings = req.json()?;
+                let view = rendered_view(host, &settings)?;
+                let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+                if !hosts.contains_key(host) && hosts.len() >= self.max_hosts {
+                    return Err(Response::error(
+                        507,
+                        format!("already {} hosts configured", self.max_hosts),
+                    ));
+                }
+                hosts.insert(host.to_string(), settings);
+                log::info("xrdp configuration set", json!({ "host": host }));
+                Ok(view)
+            }
+            ("GET", s) if s.len() == 3 && s[0] == "hosts" => {
+                let host = s[1];
+                check_host(host).map_err(|e| Response::error(400, e))?;
+                let settings = self.settings(host)?;
+                let file = match s[2] {
+                    "config" => return rendered_view(host, &settings),
+                    "xrdp.ini" | "sesman.ini" => s[2],
+                    _ => return Err(Response::not_found()),
+                };
+                let r = render::render(host, &settings).map_err(|e| Response::error(500, e))?;
+                let text = if file == "xrdp.ini" {
+                    r.xrdp_ini
+                } else {
+                    r.sesman_ini
+                };
+                Ok(Response::new(200, "text/plain; charset=utf-8", text))
+            }
+            (_, s) if matches!(s.first(), Some(&("render" | "hosts"))) => {
+                Err(Response::method_not_allowed())
+            }
+            _ => Err(Response::not_found()),
+        }
+    }
+}

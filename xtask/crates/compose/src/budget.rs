@@ -1,0 +1,123 @@
+//! The device budget: what the containers of one file may ask for together.
+//!
+//! Memory limits are summed (every container may grow to its limit at once; the original layer
+//! files asked for 17.6 GiB on an 8 GB Pi), and so are CPU reservations (what is promised to each
+//! container). CPU limits are caps, not promises: their sum may exceed the cores.
+
+use lucid_plan::{Device, Resources};
+
+/// Sums of one file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Usage {
+    pub memory: u64,
+    pub cpu_reservation: f64,
+}
+
+pub fn usage<'a>(resources: impl IntoIterator<Item = &'a Resources>) -> Usage {
+    resources.into_iter().fold(
+        Usage {
+            memory: 0,
+            cpu_reservation: 0.0,
+        },
+        |u, r| Usage {
+            memory: u.memory + r.memory,
+            cpu_reservation: u.cpu_reservation + r.cpu_reservation,
+        },
+    )
+}
+
+/// An error saying by how much `file` exceeds the device, or nothing.
+pub fn check(file: &str, usage: Usage, device: &Device) -> Result<(), String> {
+    let mut problems = Vec::new();
+    let memory_budget = device.budget_memory();
+    if usage.memory > memory_budget {
+        problems.push(format!(
+            "memory limits sum to {}, over the budget of {} by {}",
+            mib(usage.memory),
+            mib(memory_budget),
+            mib(usage.memory - memory_budget)
+        ));
+    }
+    let cpu_budget = device.budget_cpus();
+    // Reservations are written with two decimals; compare at that precision.
+    if round2(usage.cpu_reservation) > round2(cpu_budget) {
+        problems.push(format!(
+            "CPU reservations sum to {:.2}, over the budget of {:.2} by {:.2}",
+            usage.cpu_reservation,
+            cpu_budget,
+            usage.cpu_reservation - cpu_budget
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "compose/{file} does not fit the device {:?} (budget = device − reserved: {} memory, {:.2} CPUs): {}; lower `memory`/`cpu_reservation` in the services' [package.metadata.lucid] or the device profile in [workspace.metadata.lucid.device]",
+        device.name,
+        mib(memory_budget),
+        cpu_budget,
+        problems.join("; ")
+    ))
+}
+
+fn round2(x: f64) -> i64 {
+    (x * 100.0).round() as i64
+}
+
+/// `1536 MiB (1.50 GiB)`.
+pub fn mib(bytes: u64) -> String {
+    format!(
+        "{} MiB ({:.2} GiB)",
+        bytes >> 20,
+        bytes as f64 / (1u64 << 30) as f64
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pi() -> Device {
+        Device {
+            name: "Raspberry Pi 5 (8 GB, 4 cores)".into(),
+            memory: 8 << 30,
+            cpus: 4.0,
+            reserved_memory: 2 << 30,
+            reserved_cpus: 1.0,
+        }
+    }
+
+    fn res(memory_mib: u64, cpu_reservation: f64) -> Resources {
+        Resources {
+            memory: memory_mib << 20,
+            memory_reservation: 16 << 20,
+            cpus: 0.5,
+            cpu_reservation,
+        }
+    }
+
+    #[test]
+    fn refuses_the_original_layer_files_and_says_by_how_much() {
+        // The seed's layers: about 17.6 GiB of memory limits and 15.5 CPUs of reservations.
+        let all: Vec<Resources> = (0..22).map(|_| res(820, 0.7)).collect();
+        let e = check("docker-compose.yaml", usage(&all), &pi()).unwrap_err();
+        assert!(e.contains("compose/docker-compose.yaml"), "{e}");
+        assert!(
+            e.contains("memory limits sum to 18040 MiB") && e.contains("by 11896 MiB"),
+            "{e}"
+        );
+        assert!(
+            e.contains("CPU reservations sum to 15.40") && e.contains("by 12.40"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn accepts_exactly_the_budget() {
+        let all = vec![res(6 * 1024, 3.0)];
+        check("x.yaml", usage(&all), &pi()).unwrap();
+        let over = vec![res(6 * 1024 + 1, 0.1)];
+        let e = check("x.yaml", usage(&over), &pi()).unwrap_err();
+        assert!(e.contains("by 1 MiB"), "{e}");
+    }
+}

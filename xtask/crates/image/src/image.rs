@@ -1,0 +1,278 @@
+//! The oci engine: one service image (a multi-platform OCI image index) assembled in-process
+//! into the layout — base layer + service layer per platform, config, manifests, index.
+//!
+//! Incremental: each image is keyed by a hash of everything that goes into it (binary digests,
+//! base digest, facts, build info, tag). When the key and the layout's blobs are unchanged,
+//! nothing is rebuilt.
+
+use crate::base::Base;
+use crate::facts::{rfc3339, BuildInfo, ImageFacts, USER, WORKING_DIR};
+use crate::json::canonical;
+use crate::layer::{self, Entry};
+use crate::layout::{write_atomic, Layout};
+use crate::{hex, sha256_digest};
+use lucid_plan::Platform;
+use oci_spec::image::{
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, ImageConfigurationBuilder,
+    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
+};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// Everything one image is made of.
+pub struct ImageInput<'a> {
+    pub facts: &'a ImageFacts,
+    pub build: &'a BuildInfo,
+    pub base: &'a Base,
+    /// The static binary of each platform.
+    pub binaries: Vec<(Platform, PathBuf)>,
+    /// The versioned tag (`tor-proxy-0.1.0-3f2a9c1`), the index entry's ref name.
+    pub ref_name: String,
+}
+
+/// A built image: the index in the layout and its platform manifests.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuiltImage {
+    pub service: String,
+    pub ref_name: String,
+    /// Digest and size of the image index.
+    pub digest: String,
+    pub size: u64,
+    pub platforms: Vec<PlatformBuilt>,
+    /// True when the cache said nothing changed (not stored).
+    #[serde(skip)]
+    pub unchanged: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PlatformBuilt {
+    /// `linux/arm64`.
+    pub platform: String,
+    pub digest: String,
+    pub size: u64,
+    /// Config plus compressed layers, bytes.
+    pub compressed_size: u64,
+    pub uncompressed_size: u64,
+    /// Digest of the service layer (the base layer is shared).
+    pub layer_digest: String,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CacheRecord {
+    key: String,
+    image: BuiltImage,
+}
+
+fn digest(d: &str) -> Result<Digest, String> {
+    Digest::from_str(d).map_err(|e| format!("{d}: {e}"))
+}
+
+fn descriptor(media_type: MediaType, d: &str, size: u64) -> Result<Descriptor, String> {
+    DescriptorBuilder::default()
+        .media_type(media_type)
+        .digest(digest(d)?)
+        .size(size)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn arch(p: Platform) -> Arch {
+    match p {
+        Platform::LinuxArm64 => Arch::ARM64,
+        Platform::LinuxAmd64 => Arch::Amd64,
+    }
+}
+
+/// The cache key of an image: sha256 over its inputs (binaries by content).
+pub fn input_key(input: &ImageInput) -> Result<String, String> {
+    let mut h = Sha256::new();
+    // Bump when the assembly itself changes, so old records are not trusted.
+    h.update(b"lucid-image v1\n");
+    h.update(format!(
+        "{:?}\n{:?}\n{:?}\n{}\n",
+        input.facts, input.build, input.base, input.ref_name
+    ));
+    for (p, path) in &input.binaries {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        h.update(format!("{} {}\n", p.oci(), sha256_digest(&bytes)));
+    }
+    Ok(hex(&h.finalize()))
+}
+
+/// Builds (or finds unchanged) the image of `input` in `layout`; `cache_dir` holds the keys.
+pub fn build(
+    layout: &Layout,
+    cache_dir: &Path,
+    input: &ImageInput,
+    on_platform: &mut dyn FnMut(Platform),
+) -> Result<BuiltImage, String> {
+    let key = input_key(input)?;
+    let record_path = cache_dir.join(format!("{}.json", input.facts.service));
+    if let Some(mut image) = cached(layout, &record_path, &key, &input.ref_name) {
+        layout.set_image(
+            &input.facts.service,
+            &input.ref_name,
+            &descriptor(MediaType::ImageIndex, &image.digest, image.size)?,
+        )?;
+        image.unchanged = true;
+        return Ok(image);
+    }
+    let labels: HashMap<String, String> = input.facts.labels(input.build).into_iter().collect();
+    let mut manifests = Vec::new();
+    let mut platforms = Vec::new();
+    for (platform, path) in &input.binaries {
+        let binary = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let built = platform_image(layout, input, *platform, binary, &labels)?;
+        let mut desc = descriptor(MediaType::ImageManifest, &built.digest, built.size)?;
+        desc.set_platform(Some(
+            PlatformBuilder::default()
+                .architecture(arch(*platform))
+                .os(Os::Linux)
+                .build()
+                .map_err(|e| e.to_string())?,
+        ));
+        manifests.push(desc);
+        platforms.push(built);
+        on_platform(*platform);
+    }
+    let index = ImageIndexBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageIndex)
+        .manifests(manifests)
+        .annotations(labels)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let bytes = canonical(&index)?;
+    let index_digest = layout.put_blob(&bytes)?;
+    let image = BuiltImage {
+        service: input.facts.service.clone(),
+        ref_name: input.ref_name.clone(),
+        digest: index_digest.clone(),
+        size: bytes.len() as u64,
+        platforms,
+        unchanged: false,
+    };
+    layout.set_image(
+        &image.service,
+        &image.ref_name,
+        &descriptor(MediaType::ImageIndex, &index_digest, image.size)?,
+    )?;
+    let record = CacheRecord {
+        key,
+        image: image.clone(),
+    };
+    write_atomic(
+        &record_path,
+        &serde_json::to_vec_pretty(&record).map_err(|e| e.to_string())?,
+    )?;
+    Ok(image)
+}
+
+/// The recorded image when its key matches and every blob it needs is still in the layout.
+fn cached(layout: &Layout, record: &Path, key: &str, ref_name: &str) -> Option<BuiltImage> {
+    let rec: CacheRecord = serde_json::from_slice(&std::fs::read(record).ok()?).ok()?;
+    if rec.key != key || rec.image.ref_name != ref_name || !layout.has_blob(&rec.image.digest) {
+        return None;
+    }
+    for p in &rec.image.platforms {
+        if !layout.has_blob(&p.digest) || !layout.has_blob(&p.layer_digest) {
+            return None;
+        }
+    }
+    Some(rec.image)
+}
+
+/// The service layer: the binary at /usr/local/bin/<service>, 0755, root-owned.
+pub fn service_layer(
+    facts: &ImageFacts,
+    binary: Vec<u8>,
+    epoch: u64,
+) -> Result<layer::Layer, String> {
+    let path = facts.binary.trim_start_matches('/');
+    let mut entries = vec![Entry::file(path, 0o755, binary, epoch)];
+    let mut dir = path;
+    while let Some((parent, _)) = dir.rsplit_once('/') {
+        entries.push(Entry::dir(parent, 0o755, 0, epoch));
+        dir = parent;
+    }
+    layer::build(entries)
+}
+
+fn platform_image(
+    layout: &Layout,
+    input: &ImageInput,
+    platform: Platform,
+    binary: Vec<u8>,
+    labels: &HashMap<String, String>,
+) -> Result<PlatformBuilt, String> {
+    let layer = service_layer(input.facts, binary, input.build.epoch)?;
+    layout.put_blob(&layer.gzip)?;
+    let facts = input.facts;
+    let config = ImageConfigurationBuilder::default()
+        .created(rfc3339(input.build.epoch))
+        .architecture(arch(platform))
+        .os(Os::Linux)
+        .config(
+            ConfigBuilder::default()
+                .user(USER)
+                .env(
+                    facts
+                        .env
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>(),
+                )
+                .entrypoint(facts.entrypoint.clone())
+                .exposed_ports(facts.exposed_ports.clone())
+                .working_dir(WORKING_DIR)
+                .labels(labels.clone())
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(vec![input.base.diff_id.clone(), layer.diff_id.clone()])
+                .build()
+                .map_err(|e| e.to_string())?,
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+    let config_bytes = canonical(&config)?;
+    let config_digest = layout.put_blob(&config_bytes)?;
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::ImageManifest)
+        .config(descriptor(
+            MediaType::ImageConfig,
+            &config_digest,
+            config_bytes.len() as u64,
+        )?)
+        .layers(vec![
+            descriptor(
+                MediaType::ImageLayerGzip,
+                &input.base.digest,
+                input.base.size,
+            )?,
+            descriptor(
+                MediaType::ImageLayerGzip,
+                &layer.digest,
+                layer.gzip.len() as u64,
+            )?,
+        ])
+        .annotations(labels.clone())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let manifest_bytes = canonical(&manifest)?;
+    let manifest_digest = layout.put_blob(&manifest_bytes)?;
+    Ok(PlatformBuilt {
+        platform: platform.oci().to_string(),
+        digest: manifest_digest,
+        size: manifest_bytes.len() as u64,
+        compressed_size: config_bytes.len() as u64 + input.base.size + layer.gzip.len() as u64,
+        uncompressed_size: input.base.uncompressed_size + layer.tar.len() as u64,
+        layer_digest: layer.digest,
+    })
+}

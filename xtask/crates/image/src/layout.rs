@@ -1,0 +1,177 @@
+//! The OCI image layout under `target/lucid/oci/`: the local, content-addressed store of every
+//! image (`blobs/sha256/<hex>`), and `index.json` with one entry per service annotated
+//! `org.opencontainers.image.ref.name = <versioned tag>`, so `skopeo copy oci:<dir>:<tag> …` works.
+
+use crate::json::canonical;
+use crate::sha256_digest;
+use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub const TITLE: &str = "org.opencontainers.image.title";
+
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// Opens the layout at `root`, creating an empty one if needed.
+    pub fn open(root: &Path) -> Result<Layout, String> {
+        let blobs = root.join("blobs").join("sha256");
+        std::fs::create_dir_all(&blobs).map_err(|e| format!("{}: {e}", blobs.display()))?;
+        let marker = root.join("oci-layout");
+        if !marker.exists() {
+            write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        let layout = Layout { root: root.into() };
+        if !root.join("index.json").exists() {
+            layout.write_index(&[])?;
+        }
+        Ok(layout)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.root.join("blobs").join("sha256").join(hex)
+    }
+
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Stores `bytes` (once) and returns their digest.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<String, String> {
+        let digest = sha256_digest(bytes);
+        let path = self.blob_path(&digest);
+        if !path.is_file() {
+            write_atomic(&path, bytes)?;
+        }
+        Ok(digest)
+    }
+
+    /// Reads a blob and checks that it still has its digest.
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, String> {
+        let path = self.blob_path(digest);
+        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        if sha256_digest(&bytes) != digest {
+            return Err(format!(
+                "{}: corrupt blob (content does not match its digest); delete it and rebuild",
+                path.display()
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// The entries of `index.json`.
+    pub fn entries(&self) -> Result<Vec<Descriptor>, String> {
+        let path = self.root.join("index.json");
+        let index = ImageIndex::from_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(index.manifests().clone())
+    }
+
+    /// The entry tagged `ref_name`.
+    pub fn find(&self, ref_name: &str) -> Result<Option<Descriptor>, String> {
+        Ok(self.entries()?.into_iter().find(|d| {
+            d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME))
+                .is_some_and(|r| r == ref_name)
+        }))
+    }
+
+    /// Records `desc` as the image of `service` tagged `ref_name`, replacing the service's
+    /// previous entry (one entry per service: the layout holds the current build).
+    pub fn set_image(
+        &self,
+        service: &str,
+        ref_name: &str,
+        desc: &Descriptor,
+    ) -> Result<(), String> {
+        let mut entries: Vec<Descriptor> = self
+            .entries()?
+            .into_iter()
+            .filter(|d| {
+                let a = d.annotations().clone().unwrap_or_default();
+                a.get(TITLE).map(String::as_str) != Some(service)
+                    && a.get(REF_NAME).map(String::as_str) != Some(ref_name)
+            })
+            .collect();
+        let mut desc = desc.clone();
+        desc.set_annotations(Some(HashMap::from([
+            (REF_NAME.to_string(), ref_name.to_string()),
+            (TITLE.to_string(), service.to_string()),
+        ])));
+        desc.set_platform(None);
+        entries.push(desc);
+        entries.sort_by_key(|d| {
+            d.annotations()
+                .as_ref()
+                .and_then(|a| a.get(REF_NAME).cloned())
+                .unwrap_or_default()
+        });
+        self.write_index(&entries)
+    }
+
+    fn write_index(&self, entries: &[Descriptor]) -> Result<(), String> {
+        let index = ImageIndexBuilder::default()
+            .schema_version(2u32)
+            .media_type(MediaType::ImageIndex)
+            .manifests(entries.to_vec())
+            .build()
+            .map_err(|e| e.to_string())?;
+        write_atomic(&self.root.join("index.json"), &canonical(&index)?)
+    }
+
+    /// Deletes blobs that no entry of index.json reaches (old builds); returns bytes freed.
+    pub fn gc(&self) -> Result<u64, String> {
+        let mut live = BTreeSet::new();
+        let mut todo: Vec<Descriptor> = self.entries()?;
+        while let Some(d) = todo.pop() {
+            let digest = d.digest().to_string();
+            if !live.insert(digest.clone()) {
+                continue;
+            }
+            match d.media_type() {
+                MediaType::ImageIndex => {
+                    let idx = ImageIndex::from_reader(&self.read_blob(&digest)?[..])
+                        .map_err(|e| format!("{digest}: {e}"))?;
+                    todo.extend(idx.manifests().iter().cloned());
+                }
+                MediaType::ImageManifest => {
+                    let m = ImageManifest::from_reader(&self.read_blob(&digest)?[..])
+                        .map_err(|e| format!("{digest}: {e}"))?;
+                    live.insert(m.config().digest().to_string());
+                    live.extend(m.layers().iter().map(|l| l.digest().to_string()));
+                }
+                _ => {}
+            }
+        }
+        let dir = self.root.join("blobs").join("sha256");
+        let mut freed = 0;
+        for f in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let f = f.map_err(|e| e.to_string())?;
+            let name = f.file_name().to_string_lossy().to_string();
+            if !live.contains(&format!("sha256:{name}")) {
+                freed += f.metadata().map(|m| m.len()).unwrap_or(0);
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
+        Ok(freed)
+    }
+}
+
+/// Writes through a temporary file and a rename, so an interrupted run never leaves half a blob.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}

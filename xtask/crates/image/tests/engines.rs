@@ -1,0 +1,165 @@
+//! Both engines give the same image: images/Dockerfile built by BuildKit (`DOCKER_BUILDKIT=1
+//! /usr/bin/docker build`, what buildx runs) and the in-process oci engine produce the same root
+//! file system (paths, kinds, modes, owners, contents) and the same config for a service.
+//! Needs dockerd (running here and in CI).
+
+mod common;
+
+use lucid_image::docker;
+use lucid_image::rootfs::{apply_layer, Tree};
+use lucid_image::{ImageFacts, Layout};
+use lucid_plan::Platform;
+use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+use serde_json::{json, Value};
+use std::io::Read;
+use std::process::Command;
+
+/// The fields both engines must agree on, in a comparable shape.
+fn config_facts(config: &Value) -> Value {
+    let c = &config["config"];
+    let mut ports: Vec<String> = c["ExposedPorts"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    ports.sort();
+    json!({
+        "User": c["User"],
+        "Entrypoint": c["Entrypoint"],
+        "Cmd": c["Cmd"].as_array().cloned().unwrap_or_default(),
+        "Env": c["Env"],
+        "WorkingDir": c["WorkingDir"],
+        "Labels": c["Labels"],
+        "ExposedPorts": ports,
+        "architecture": config["architecture"],
+        "os": config["os"],
+    })
+}
+
+/// `docker save` of `tag`: its config JSON and flattened file system.
+fn docker_image(tag: &str) -> (Value, Tree) {
+    let out = Command::new("/usr/bin/docker")
+        .args(["save", tag])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker save: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut files = std::collections::HashMap::new();
+    let mut archive = tar::Archive::new(&out.stdout[..]);
+    for e in archive.entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().to_string_lossy().to_string();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        files.insert(path, data);
+    }
+    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let config: Value =
+        serde_json::from_slice(&files[manifest[0]["Config"].as_str().unwrap()]).unwrap();
+    let mut tree = Tree::new();
+    for layer in manifest[0]["Layers"].as_array().unwrap() {
+        apply_layer(&mut tree, &files[layer.as_str().unwrap()]).unwrap();
+    }
+    (config, tree)
+}
+
+fn oci_image(layout: &Layout, index_digest: &str, platform: Platform) -> (Value, Tree) {
+    let index = ImageIndex::from_reader(&layout.read_blob(index_digest).unwrap()[..]).unwrap();
+    let m = index
+        .manifests()
+        .iter()
+        .find(|m| m.platform().as_ref().unwrap().architecture().to_string() == platform.arch())
+        .unwrap();
+    let manifest =
+        ImageManifest::from_reader(&layout.read_blob(m.digest().as_ref()).unwrap()[..])
+            .unwrap();
+    let config_bytes = layout
+        .read_blob(manifest.config().digest().as_ref())
+        .unwrap();
+    ImageConfiguration::from_reader(&config_bytes[..]).unwrap();
+    let mut tree = Tree::new();
+    for l in manifest.layers() {
+        apply_layer(
+            &mut tree,
+            &layout.read_blob(l.digest().as_ref()).unwrap(),
+        )
+        .unwrap();
+    }
+    (serde_json::from_slice(&config_bytes).unwrap(), tree)
+}
+
+#[test]
+fn buildkit_dockerfile_and_oci_engine_produce_the_same_image() {
+    let service = "tor-proxy";
+    let platform = Platform::LinuxArm64;
+    let ws = common::workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::open(&dir.path().join("oci")).unwrap();
+    let base = common::base(&layout);
+    let info = common::build_info(&base);
+    // The oci engine, from stand-in binaries written into the build context as well.
+    let context = dir.path().join("context");
+    let image = common::build(&layout, &context, &ws, service, &info, &base);
+    let base_tar = context.join(docker::BASE_TAR);
+    std::fs::create_dir_all(base_tar.parent().unwrap()).unwrap();
+    std::fs::write(&base_tar, base.tar(&layout).unwrap()).unwrap();
+    // BuildKit, with the committed Dockerfile (kept fresh by tests/dockerfile.rs).
+    let facts = ImageFacts::of(ws.service(service).unwrap());
+    let tag = format!("lucid-engines-test/{service}:{}", std::process::id());
+    let args = docker::docker_build_args(
+        &facts,
+        &info,
+        platform,
+        &common::root().join(docker::DOCKERFILE),
+        &context,
+        &tag,
+    );
+    let out = Command::new("/usr/bin/docker")
+        .args(&args)
+        .env("DOCKER_BUILDKIT", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (docker_config, docker_tree) = docker_image(&tag);
+    let _ = Command::new("/usr/bin/docker")
+        .args(["rmi", "-f", &tag])
+        .output();
+
+    let (oci_config, oci_tree) = oci_image(&layout, &image.digest, platform);
+    let facts_docker = config_facts(&docker_config);
+    assert_eq!(facts_docker["User"], "65532:65532");
+    assert_eq!(
+        facts_docker["Entrypoint"],
+        json!(["/usr/local/bin/tor-proxy"])
+    );
+    assert_eq!(
+        facts_docker["Labels"]["org.opencontainers.image.title"],
+        "tor-proxy"
+    );
+    assert_eq!(
+        facts_docker["Labels"]["org.opencontainers.image.base.digest"],
+        base.digest.as_str()
+    );
+    assert_eq!(facts_docker, config_facts(&oci_config));
+    let only_docker: Vec<_> = docker_tree
+        .iter()
+        .filter(|(p, n)| oci_tree.get(*p) != Some(n))
+        .take(10)
+        .collect();
+    let only_oci: Vec<_> = oci_tree
+        .iter()
+        .filter(|(p, n)| docker_tree.get(*p) != Some(n))
+        .take(10)
+        .collect();
+    assert!(
+        only_docker.is_empty() && only_oci.is_empty(),
+        "file systems differ:\n  BuildKit: {only_docker:#?}\n  oci: {only_oci:#?}"
+    );
+    assert!(oci_tree.len() > 500, "compared {} paths", oci_tree.len());
+}

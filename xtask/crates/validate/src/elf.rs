@@ -1,0 +1,105 @@
+//! Just enough of the ELF header to tell which machine a binary is for and whether it is static.
+
+/// What the header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ElfInfo {
+    pub machine: u16,
+    /// A PT_INTERP program header names a dynamic loader; static binaries have none.
+    pub has_interp: bool,
+}
+
+const PT_INTERP: u32 = 3;
+
+/// Parses a 64-bit little-endian ELF header and its program headers.
+pub fn parse(bytes: &[u8]) -> Result<ElfInfo, String> {
+    if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
+        return Err("not an ELF file".into());
+    }
+    if bytes[4] != 2 {
+        return Err("not a 64-bit ELF (EI_CLASS != ELFCLASS64)".into());
+    }
+    if bytes[5] != 1 {
+        return Err("not a little-endian ELF".into());
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
+    let machine = u16_at(18);
+    let phoff = u64::from_le_bytes(bytes[32..40].try_into().expect("8 bytes")) as usize;
+    let phentsize = u16_at(54) as usize;
+    let phnum = u16_at(56) as usize;
+    let mut has_interp = false;
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        let Some(p_type) = bytes.get(at..at + 4) else {
+            return Err(format!("program header {i} lies outside the file"));
+        };
+        if u32::from_le_bytes(p_type.try_into().expect("4 bytes")) == PT_INTERP {
+            has_interp = true;
+        }
+    }
+    Ok(ElfInfo {
+        machine,
+        has_interp,
+    })
+}
+
+/// `aarch64`, `x86-64`, or the number.
+pub fn machine_name(machine: u16) -> String {
+    match machine {
+        183 => "aarch64".into(),
+        62 => "x86-64".into(),
+        40 => "arm".into(),
+        3 => "x86".into(),
+        n => format!("e_machine {n}"),
+    }
+}
+
+/// A minimal ELF64 header with `phnum` program headers, for tests of the image checks.
+#[doc(hidden)]
+pub fn synthetic(machine: u16, interp: bool) -> Vec<u8> {
+    let mut b = vec![0u8; 64 + 56];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4] = 2;
+    b[5] = 1;
+    b[6] = 1;
+    b[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    b[18..20].copy_from_slice(&machine.to_le_bytes());
+    b[32..40].copy_from_slice(&64u64.to_le_bytes());
+    b[54..56].copy_from_slice(&56u16.to_le_bytes());
+    b[56..58].copy_from_slice(&1u16.to_le_bytes());
+    let p_type: u32 = if interp { PT_INTERP } else { 1 }; // PT_LOAD
+    b[64..68].copy_from_slice(&p_type.to_le_bytes());
+    b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_machine_and_static_linking() {
+        let e = parse(&synthetic(183, false)).unwrap();
+        assert_eq!((e.machine, e.has_interp), (183, false));
+        let e = parse(&synthetic(62, true)).unwrap();
+        assert_eq!((e.machine, e.has_interp), (62, true));
+    }
+
+    #[test]
+    fn rejects_scripts_and_truncated_headers() {
+        assert!(parse(b"#!/bin/sh\necho hi\n").is_err());
+        let mut b = synthetic(62, false);
+        b[56..58].copy_from_slice(&9u16.to_le_bytes());
+        assert!(parse(&b).unwrap_err().contains("outside"));
+    }
+
+    #[test]
+    fn reads_a_real_binary_of_this_machine() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let e = parse(&me).unwrap();
+        let expected = if cfg!(target_arch = "x86_64") {
+            62
+        } else {
+            183
+        };
+        assert_eq!(e.machine, expected);
+    }
+}

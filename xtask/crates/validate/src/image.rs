@@ -1,0 +1,706 @@
+//! Inspects one multi-platform image: reads the index, each platform's manifest, config and
+//! layers, and checks what the layers hold (user, entrypoint ELF, no shell, no package
+//! manager, no setuid file, no secret, labels).
+
+use crate::elf;
+use crate::report::{Check, Finding, PlatformReport};
+use crate::source::{ImageSource, ManifestDoc};
+use lucid_plan::Platform;
+use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+
+/// Labels every Lucid image carries (pipeline.md, "Images").
+pub const REQUIRED_LABELS: [&str; 7] = [
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.created",
+    "org.opencontainers.image.title",
+    "org.opencontainers.image.base.name",
+    "org.opencontainers.image.base.digest",
+];
+
+const SHELLS: [&str; 13] = [
+    "sh", "bash", "dash", "ash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox", "toybox",
+    "rbash",
+];
+const PACKAGE_MANAGERS: [&str; 14] = [
+    "apt",
+    "apt-get",
+    "apt-cache",
+    "aptitude",
+    "dpkg",
+    "dpkg-deb",
+    "apk",
+    "yum",
+    "dnf",
+    "microdnf",
+    "rpm",
+    "zypper",
+    "pacman",
+    "pip",
+];
+/// File names that hold credentials by convention.
+const SECRET_NAMES: [&str; 10] = [
+    ".env",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    ".netrc",
+    ".git-credentials",
+    ".pgpass",
+    "credentials.json",
+    ".npmrc",
+];
+/// Files at most this large are scanned for private-key armour.
+const SCAN_LIMIT: u64 = 256 * 1024;
+/// Bytes kept from the start of each executable: the ELF header and program headers.
+const HEAD: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    File,
+    Dir,
+    Symlink(String),
+    Hardlink(String),
+    Other,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    kind: Kind,
+    mode: u32,
+    /// First bytes of executables, all of /etc/passwd.
+    head: Option<Vec<u8>>,
+}
+
+/// What one layer holds, computed once per layer digest (the base layer is shared).
+#[derive(Debug, Clone, Default)]
+pub struct LayerScan {
+    entries: Vec<(String, Entry)>,
+    uncompressed_size: u64,
+    diff_id: String,
+    secrets: Vec<String>,
+}
+
+/// Facts of the images that the compose checks use (files present, ports announced).
+#[derive(Debug, Clone, Default)]
+pub struct BuiltImage {
+    pub service: String,
+    pub repository: String,
+    pub tag: String,
+    /// Other tags that name this image in compose files: the moving tag, and the release tag
+    /// of a dev build (`api-server-0.1.0` for `api-server-0.1.0-<sha>`).
+    pub aliases: Vec<String>,
+    pub index_digest: String,
+    /// Paths (absolute) present in the merged filesystem of every platform.
+    pub files: BTreeSet<String>,
+    pub env_ports: BTreeSet<u16>,
+    pub has_healthcheck: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct ContainerConfig {
+    user: Option<String>,
+    entrypoint: Option<Vec<String>>,
+    env: Option<Vec<String>>,
+    labels: Option<BTreeMap<String, String>>,
+    healthcheck: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct ImageConfig {
+    #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    os: String,
+    #[serde(default)]
+    config: ContainerConfig,
+    rootfs: RootFs,
+}
+
+#[derive(Deserialize)]
+struct RootFs {
+    #[serde(default)]
+    diff_ids: Vec<String>,
+}
+
+/// Inspects images, sharing layer scans between them.
+#[derive(Default)]
+pub struct Inspector {
+    cache: HashMap<String, std::rc::Rc<LayerScan>>,
+}
+
+impl BuiltImage {
+    /// True when `tag` names this image.
+    pub fn answers_to(&self, tag: &str) -> bool {
+        self.tag == tag || self.aliases.iter().any(|a| a == tag)
+    }
+}
+
+impl Inspector {
+    /// Inspects `repository:tag` for `platforms`; `built` receives what compose checks need.
+    pub fn inspect(
+        &mut self,
+        source: &dyn ImageSource,
+        service: &str,
+        repository: &str,
+        tag: &str,
+        platforms: &[Platform],
+    ) -> (
+        Vec<PlatformReport>,
+        Vec<Finding>,
+        Option<BuiltImage>,
+        Option<String>,
+    ) {
+        let mut findings = Vec::new();
+        let reference = format!("{repository}:{tag}");
+        let err = |m: String| {
+            Finding::error(Check::ImageSource, m)
+                .file(reference.clone())
+                .service(service)
+        };
+        let index_digest = match source.resolve(repository, tag) {
+            Ok(d) => d,
+            Err(e) => return (Vec::new(), vec![err(e)], None, None),
+        };
+        let index: ManifestDoc = match source
+            .manifest(repository, &index_digest)
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("invalid index: {e}")))
+        {
+            Ok(i) => i,
+            Err(e) => return (Vec::new(), vec![err(e)], None, Some(index_digest)),
+        };
+        if index.manifests.is_empty() {
+            findings.push(err(format!(
+                "{index_digest} is not a multi-platform image index (media type {:?})",
+                index.media_type
+            )));
+        }
+        let mut reports = Vec::new();
+        let mut built = BuiltImage {
+            service: service.into(),
+            repository: repository.into(),
+            tag: tag.into(),
+            index_digest: index_digest.clone(),
+            ..BuiltImage::default()
+        };
+        let mut first = true;
+        for platform in platforms {
+            let entry = index.manifests.iter().find(|d| {
+                d.platform
+                    .as_ref()
+                    .is_some_and(|p| p.os == "linux" && p.architecture == platform.arch())
+            });
+            let Some(entry) = entry else {
+                findings.push(err(format!(
+                    "the index {index_digest} has no {platform} image"
+                )));
+                continue;
+            };
+            match self.platform(
+                source,
+                service,
+                &reference,
+                repository,
+                *platform,
+                &entry.digest,
+            ) {
+                Ok((report, files, ports, health)) => {
+                    if first {
+                        built.files = files;
+                        built.env_ports = ports;
+                        built.has_healthcheck = health;
+                        first = false;
+                    } else {
+                        built.files = built.files.intersection(&files).cloned().collect();
+                        built.env_ports = built.env_ports.intersection(&ports).copied().collect();
+                        built.has_healthcheck &= health;
+                    }
+                    reports.push(report);
+                }
+                Err(e) => findings.push(err(format!("{platform}: {e}"))),
+            }
+        }
+        let built = (!first).then_some(built);
+        (reports, findings, built, Some(index_digest))
+    }
+
+    fn layer(
+        &mut self,
+        source: &dyn ImageSource,
+        repository: &str,
+        digest: &str,
+        media_type: &str,
+    ) -> Result<std::rc::Rc<LayerScan>, String> {
+        if let Some(s) = self.cache.get(digest) {
+            return Ok(s.clone());
+        }
+        let blob = source.blob(repository, digest)?;
+        let scan = std::rc::Rc::new(
+            scan_layer(&blob, media_type).map_err(|e| format!("layer {digest}: {e}"))?,
+        );
+        self.cache.insert(digest.to_string(), scan.clone());
+        Ok(scan)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn platform(
+        &mut self,
+        source: &dyn ImageSource,
+        service: &str,
+        reference: &str,
+        repository: &str,
+        platform: Platform,
+        digest: &str,
+    ) -> Result<(PlatformReport, BTreeSet<String>, BTreeSet<u16>, bool), String> {
+        let bytes = source.manifest(repository, digest)?;
+        let manifest: ManifestDoc =
+            serde_json::from_slice(&bytes).map_err(|e| format!("manifest {digest}: {e}"))?;
+        let config_desc = manifest
+            .config
+            .as_ref()
+            .ok_or_else(|| format!("manifest {digest} has no config"))?;
+        let config_bytes = source.blob(repository, &config_desc.digest)?;
+        let config: ImageConfig = serde_json::from_slice(&config_bytes)
+            .map_err(|e| format!("config {}: {e}", config_desc.digest))?;
+
+        let mut findings = Vec::new();
+        let at = |check: Check, key: &str, m: String| {
+            Finding::error(check, m)
+                .file(format!("{reference} ({platform})"))
+                .service(service)
+                .key(key)
+        };
+        if config.architecture != platform.arch() || config.os != "linux" {
+            findings.push(at(
+                Check::ImageSource,
+                "config.architecture",
+                format!(
+                    "the {platform} slot holds a config for {}/{}",
+                    config.os, config.architecture
+                ),
+            ));
+        }
+        let mut compressed = config_bytes.len() as u64;
+        let mut uncompressed = 0u64;
+        let mut scans = Vec::new();
+        for (i, layer) in manifest.layers.iter().enumerate() {
+            let scan = self.layer(source, repository, &layer.digest, &layer.media_type)?;
+            // The blob was verified against its digest; its size is what it occupies.
+            compressed += layer.size;
+            uncompressed += scan.uncompressed_size;
+            match config.rootfs.diff_ids.get(i) {
+                Some(d) if *d == scan.diff_id => {}
+                other => findings.push(at(
+                    Check::ImageSource,
+                    &format!("rootfs.diff_ids[{i}]"),
+                    format!(
+                        "layer {} decompresses to {} but the config says {:?}",
+                        layer.digest, scan.diff_id, other
+                    ),
+                )),
+            }
+            scans.push(scan);
+        }
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            findings.push(at(
+                Check::ImageSource,
+                "rootfs.diff_ids",
+                format!(
+                    "{} diff_ids for {} layers",
+                    config.rootfs.diff_ids.len(),
+                    manifest.layers.len()
+                ),
+            ));
+        }
+
+        // Files in any layer (a file deleted later still ships in the image).
+        let mut shells = BTreeSet::new();
+        let mut package_managers = BTreeSet::new();
+        let mut setuid = BTreeSet::new();
+        let mut secrets = BTreeSet::new();
+        let mut file_count = 0;
+        let mut merged: BTreeMap<String, Entry> = BTreeMap::new();
+        for scan in &scans {
+            secrets.extend(scan.secrets.iter().cloned());
+            for (path, e) in &scan.entries {
+                let base = path.rsplit('/').next().unwrap_or(path);
+                if let Some(hidden) = base.strip_prefix(".wh.") {
+                    let dir = path[..path.len() - base.len()].trim_end_matches('/');
+                    if hidden == ".wh..opq" {
+                        remove_under(&mut merged, dir, false);
+                    } else {
+                        let target = join(dir, hidden);
+                        remove_under(&mut merged, &target, true);
+                    }
+                    continue;
+                }
+                if e.kind != Kind::Dir {
+                    file_count += 1;
+                    if SHELLS.contains(&base) {
+                        shells.insert(path.clone());
+                    }
+                    if PACKAGE_MANAGERS.contains(&base) {
+                        package_managers.insert(path.clone());
+                    }
+                    if SECRET_NAMES.contains(&base) || base.starts_with(".env.") {
+                        secrets.insert(path.clone());
+                    }
+                }
+                if e.kind == Kind::File && e.mode & 0o6000 != 0 {
+                    setuid.insert(format!("{path} ({:o})", e.mode & 0o7777));
+                }
+                merged.insert(path.clone(), e.clone());
+            }
+        }
+        let fs = Fs { map: &merged };
+        for (label, list, what) in [
+            (Check::Distroless, &shells, "shell"),
+            (Check::Distroless, &package_managers, "package manager"),
+            (Check::Distroless, &setuid, "setuid/setgid file"),
+            (Check::SecretFile, &secrets, "file that looks like a secret"),
+        ] {
+            for p in list {
+                findings.push(at(label, p, format!("{what} in a layer: {p}")));
+            }
+        }
+
+        // User: a number, or a name looked up in the image's own /etc/passwd.
+        let user = config.config.user.clone().unwrap_or_default();
+        let uid = resolve_uid(&user, &fs);
+        match uid {
+            Ok(0) => findings.push(at(
+                Check::User,
+                "config.User",
+                format!("runs as root (User {user:?})"),
+            )),
+            Ok(_) => {}
+            Err(ref e) => findings.push(at(Check::User, "config.User", e.clone())),
+        }
+
+        // Entrypoint: present, a regular executable, an ELF for this platform's machine, static.
+        let entrypoint = config.config.entrypoint.clone().unwrap_or_default();
+        let mut machine = None;
+        let mut is_static = None;
+        match entrypoint.first() {
+            None => findings.push(at(
+                Check::Entrypoint,
+                "config.Entrypoint",
+                "no entrypoint".into(),
+            )),
+            Some(path) => match fs.resolve(path) {
+                Err(e) => findings.push(at(Check::Entrypoint, path, e)),
+                Ok((real, entry)) => {
+                    if entry.kind != Kind::File || entry.mode & 0o111 == 0 {
+                        findings.push(at(
+                            Check::Entrypoint,
+                            path,
+                            format!("{real} is not an executable regular file"),
+                        ));
+                    }
+                    match entry.head.as_deref().map(elf::parse) {
+                        Some(Ok(info)) => {
+                            machine = Some(elf::machine_name(info.machine));
+                            is_static = Some(!info.has_interp);
+                            if info.machine != platform.elf_machine() {
+                                findings.push(at(
+                                    Check::Entrypoint,
+                                    path,
+                                    format!(
+                                        "{real} is an ELF for {}, the {platform} image needs {}",
+                                        elf::machine_name(info.machine),
+                                        elf::machine_name(platform.elf_machine())
+                                    ),
+                                ));
+                            }
+                            if info.has_interp {
+                                findings.push(at(
+                                    Check::Entrypoint,
+                                    path,
+                                    format!("{real} is dynamically linked (PT_INTERP)"),
+                                ));
+                            }
+                        }
+                        Some(Err(e)) => {
+                            findings.push(at(Check::Entrypoint, path, format!("{real}: {e}")))
+                        }
+                        None => {}
+                    }
+                }
+            },
+        }
+
+        let labels = config.config.labels.clone().unwrap_or_default();
+        let labels_missing: Vec<String> = REQUIRED_LABELS
+            .iter()
+            .filter(|l| labels.get(**l).is_none_or(|v| v.is_empty()))
+            .map(|l| l.to_string())
+            .collect();
+        for l in &labels_missing {
+            findings.push(at(
+                Check::Labels,
+                "config.Labels",
+                format!("label {l} missing"),
+            ));
+        }
+        let base_name = labels
+            .get("org.opencontainers.image.base.name")
+            .or_else(|| {
+                manifest
+                    .annotations
+                    .get("org.opencontainers.image.base.name")
+            })
+            .cloned();
+        let base_digest = labels
+            .get("org.opencontainers.image.base.digest")
+            .or_else(|| {
+                manifest
+                    .annotations
+                    .get("org.opencontainers.image.base.digest")
+            })
+            .cloned();
+        let env_ports: BTreeSet<u16> = config
+            .config
+            .env
+            .iter()
+            .flatten()
+            .filter_map(|kv| kv.split_once('='))
+            .filter(|(k, _)| k.ends_with("_PORT"))
+            .filter_map(|(_, v)| v.parse().ok())
+            .collect();
+        let files = merged
+            .iter()
+            .filter(|(_, e)| e.kind != Kind::Dir)
+            .map(|(p, _)| format!("/{p}"))
+            .collect();
+        let report = PlatformReport {
+            platform: platform.oci().into(),
+            digest: digest.into(),
+            compressed_size: compressed,
+            uncompressed_size: uncompressed,
+            base_name,
+            base_digest,
+            layer_count: manifest.layers.len(),
+            user,
+            uid: uid.ok(),
+            entrypoint,
+            entrypoint_machine: machine,
+            entrypoint_static: is_static,
+            file_count,
+            shells: shells.into_iter().collect(),
+            package_managers: package_managers.into_iter().collect(),
+            setuid_files: setuid.into_iter().collect(),
+            secret_files: secrets.into_iter().collect(),
+            labels_missing,
+            env_ports: env_ports.iter().copied().collect(),
+            findings,
+        };
+        Ok((
+            report,
+            files,
+            env_ports,
+            config.config.healthcheck.is_some(),
+        ))
+    }
+}
+
+/// Decompresses (gzip or plain tar) and lists one layer.
+pub fn scan_layer(blob: &[u8], media_type: &str) -> Result<LayerScan, String> {
+    let tar_bytes = if blob.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(blob)
+            .read_to_end(&mut out)
+            .map_err(|e| format!("gzip: {e}"))?;
+        out
+    } else if media_type.ends_with("zstd") {
+        return Err("zstd layers are not supported by the validator".into());
+    } else {
+        blob.to_vec()
+    };
+    let mut scan = LayerScan {
+        uncompressed_size: tar_bytes.len() as u64,
+        diff_id: crate::source::sha256_digest(&tar_bytes),
+        ..LayerScan::default()
+    };
+    let mut archive = tar::Archive::new(tar_bytes.as_slice());
+    for entry in archive.entries().map_err(|e| format!("tar: {e}"))? {
+        let mut entry = entry.map_err(|e| format!("tar: {e}"))?;
+        let path = entry
+            .path()
+            .map_err(|e| format!("tar: {e}"))?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_string();
+        if path.is_empty() || path == "." {
+            continue;
+        }
+        let header = entry.header();
+        let mode = header.mode().unwrap_or(0);
+        let size = header.size().unwrap_or(0);
+        let link = || {
+            header
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|l| l.to_string_lossy().to_string())
+                .unwrap_or_default()
+        };
+        let kind = match header.entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
+            tar::EntryType::Directory => Kind::Dir,
+            tar::EntryType::Symlink => Kind::Symlink(link()),
+            tar::EntryType::Link => Kind::Hardlink(
+                link()
+                    .trim_start_matches("./")
+                    .trim_start_matches('/')
+                    .to_string(),
+            ),
+            _ => Kind::Other,
+        };
+        let mut head = None;
+        if kind == Kind::File {
+            let wants_all = path == "etc/passwd" || size <= SCAN_LIMIT;
+            if wants_all {
+                let mut content = Vec::new();
+                entry
+                    .read_to_end(&mut content)
+                    .map_err(|e| format!("tar: {path}: {e}"))?;
+                if looks_like_private_key(&content) {
+                    scan.secrets.push(path.clone());
+                }
+                if path == "etc/passwd" || mode & 0o111 != 0 {
+                    content.truncate(if path == "etc/passwd" {
+                        content.len()
+                    } else {
+                        HEAD
+                    });
+                    head = Some(content);
+                }
+            } else if mode & 0o111 != 0 {
+                let mut content = vec![0u8; HEAD.min(size as usize)];
+                entry
+                    .read_exact(&mut content)
+                    .map_err(|e| format!("tar: {path}: {e}"))?;
+                head = Some(content);
+            }
+        }
+        scan.entries.push((path, Entry { kind, mode, head }));
+    }
+    Ok(scan)
+}
+
+fn looks_like_private_key(content: &[u8]) -> bool {
+    let needle = b"PRIVATE KEY-----";
+    content.windows(needle.len()).any(|w| w == needle)
+}
+
+fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+fn remove_under(map: &mut BTreeMap<String, Entry>, path: &str, including_self: bool) {
+    let prefix = if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}/")
+    };
+    let doomed: Vec<String> = map
+        .keys()
+        .filter(|k| k.starts_with(&prefix) || (including_self && k.as_str() == path))
+        .cloned()
+        .collect();
+    for k in doomed {
+        map.remove(&k);
+    }
+}
+
+/// The merged filesystem of an image.
+struct Fs<'a> {
+    map: &'a BTreeMap<String, Entry>,
+}
+
+impl Fs<'_> {
+    /// Follows symlinks (in every component) and hard links to the entry a path names.
+    fn resolve(&self, path: &str) -> Result<(String, &Entry), String> {
+        let mut pending: Vec<String> = path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .rev()
+            .collect();
+        let mut current: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some(c) = pending.pop() {
+            match c.as_str() {
+                "." => continue,
+                ".." => {
+                    current.pop();
+                    continue;
+                }
+                _ => current.push(c),
+            }
+            let here = current.join("/");
+            let Some(entry) = self.map.get(&here) else {
+                return Err(format!("/{here} does not exist in the image"));
+            };
+            let target = match &entry.kind {
+                Kind::Symlink(t) => t.clone(),
+                Kind::Hardlink(t) if pending.is_empty() => {
+                    let Some(e) = self.map.get(t) else {
+                        return Err(format!("/{here} is a hard link to missing /{t}"));
+                    };
+                    return Ok((format!("/{t}"), e));
+                }
+                _ => {
+                    if pending.is_empty() {
+                        return Ok((format!("/{here}"), entry));
+                    }
+                    continue;
+                }
+            };
+            hops += 1;
+            if hops > 40 {
+                return Err(format!("{path}: too many levels of symbolic links"));
+            }
+            current.pop();
+            if target.starts_with('/') {
+                current.clear();
+            }
+            for t in target.split('/').filter(|c| !c.is_empty()).rev() {
+                pending.push(t.to_string());
+            }
+        }
+        Err(format!("{path}: names the root directory"))
+    }
+}
+
+fn resolve_uid(user: &str, fs: &Fs) -> Result<u32, String> {
+    let name = user.split(':').next().unwrap_or("");
+    if name.is_empty() {
+        return Ok(0); // no USER: Docker runs the process as root
+    }
+    if let Ok(uid) = name.parse::<u32>() {
+        return Ok(uid);
+    }
+    let passwd = fs
+        .map
+        .get("etc/passwd")
+        .and_then(|e| e.head.as_ref())
+        .ok_or_else(|| format!("User {user:?} is a name but the image has no /etc/passwd"))?;
+    String::from_utf8_lossy(passwd)
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() > 2 && f[0] == name)
+        .and_then(|f| f[2].parse().ok())
+        .ok_or_else(|| format!("User {user:?} is not in the image's /etc/passwd"))
+}

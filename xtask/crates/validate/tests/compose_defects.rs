@@ -1,0 +1,375 @@
+//! The ten defect classes of the catalog, each put into a fixture resembling a generated
+//! compose file (tests/fixtures/dNN-*.yaml), must be detected and named precisely.
+
+mod common;
+
+use common::*;
+use lucid_plan::{ImageRef, Platform};
+use lucid_validate::compose::{self, ComposeDoc, Images};
+use lucid_validate::deploy;
+use lucid_validate::image::Inspector;
+use lucid_validate::report::{Check, DeviceProfile, Finding, Severity};
+use lucid_validate::source::OciLayout;
+use std::sync::OnceLock;
+
+const MONGO: &str = "docker.io/library/mongo:7@sha256:1f995ad6fdb93244a1addab1b58f934a0bc2f5643c38e02f5e9d7f0c7d227a7b";
+
+/// The fixture images, inspected once from a layout written by the test.
+fn images() -> &'static Images {
+    static IMAGES: OnceLock<Images> = OnceLock::new();
+    IMAGES.get_or_init(|| {
+        let dir = scratch("compose-images");
+        let layout = write_layout(&dir, &fixture_specs());
+        let source = OciLayout::open(&layout).unwrap();
+        let mut inspector = Inspector::default();
+        let built = fixture_specs()
+            .iter()
+            .map(|s| {
+                let (_, findings, built, _) = inspector.inspect(
+                    &source,
+                    &s.service,
+                    REPOSITORY,
+                    &format!("{}-{VERSION}", s.service),
+                    &Platform::ALL,
+                );
+                assert!(findings.is_empty(), "{findings:?}");
+                let mut b = built.unwrap();
+                b.aliases = vec![s.service.clone()];
+                b
+            })
+            .collect();
+        Images {
+            repository: REPOSITORY.into(),
+            built,
+            external: vec![ImageRef::parse(MONGO).unwrap()],
+        }
+    })
+}
+
+fn device() -> DeviceProfile {
+    DeviceProfile {
+        name: "Raspberry Pi 5 (8 GB, 4 cores)".into(),
+        memory_bytes: 8 << 30,
+        cpus: 4.0,
+        budget_memory_bytes: 6 << 30,
+        budget_cpus: 3.0,
+    }
+}
+
+fn load(name: &str) -> ComposeDoc {
+    compose::load(&fixtures().join(name), name, images())
+}
+
+/// Every error of the files deployed together: per file, then across them.
+fn check(files: &[&str]) -> Vec<Finding> {
+    let docs: Vec<ComposeDoc> = files.iter().map(|f| load(f)).collect();
+    let mut all: Vec<Finding> = docs.iter().flat_map(|d| d.findings.clone()).collect();
+    let refs: Vec<&ComposeDoc> = docs.iter().collect();
+    all.extend(deploy::check(&refs, &device()).findings);
+    all.into_iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect()
+}
+
+/// Exactly one error, of `check`, in `file`, naming `service` and `key`.
+fn assert_one(
+    findings: &[Finding],
+    check: Check,
+    file: &str,
+    service: Option<&str>,
+    key: &str,
+) -> Finding {
+    assert_eq!(
+        findings.len(),
+        1,
+        "expected one {check:?} error, got {findings:#?}"
+    );
+    let f = findings[0].clone();
+    assert_eq!(f.check, check, "{f}");
+    assert_eq!(f.file.as_deref(), Some(file), "{f}");
+    assert_eq!(f.service.as_deref(), service, "{f}");
+    assert_eq!(f.key.as_deref(), Some(key), "{f}");
+    f
+}
+
+#[test]
+fn fixtures_resembling_generated_files_pass() {
+    assert_eq!(check(&["dev.yaml"]), vec![]);
+    assert_eq!(check(&["dev.yaml", "layer1.yaml"]), vec![]);
+    let dev = load("dev.yaml");
+    assert_eq!(dev.services.len(), 4);
+    assert!(dev.services[0]
+        .resolution
+        .starts_with("built pickme/lucid:api-gateway-0.1.0"));
+    assert_eq!(
+        dev.services[3].resolution,
+        "external, pinned by digest (catalog)"
+    );
+}
+
+#[test]
+fn d01_reference_with_two_tags() {
+    let f = assert_one(
+        &check(&["d01-two-tags.yaml"]),
+        Check::ImageReference,
+        "d01-two-tags.yaml",
+        Some("server-tools"),
+        "services.server-tools.image",
+    );
+    assert!(f.message.contains("more than one tag"), "{f}");
+    assert_eq!(f.line, Some(48));
+}
+
+#[test]
+fn d01_reference_to_no_built_image() {
+    let doc = compose::parse(
+        "x.yaml",
+        "services:\n  api-server:\n    image: pickme/lucid:api-server-9.9.9\n",
+        images(),
+    );
+    let e: Vec<&Finding> = doc
+        .findings
+        .iter()
+        .filter(|f| f.check == Check::ImageReference)
+        .collect();
+    assert!(e[0].message.contains("names no built image"), "{e:?}");
+}
+
+#[test]
+fn d02_count_in_a_comment_that_disagrees_with_the_file() {
+    let f = &check(&["d02-count.yaml"]);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].check, Check::Counts);
+    assert_eq!(f[0].line, Some(2));
+    assert!(
+        f[0].message
+            .contains("says 16 services; the file defines 4"),
+        "{}",
+        f[0]
+    );
+}
+
+#[test]
+fn d03_host_port_published_twice_across_files_deployed_together() {
+    // Alone, the layer file is fine apart from its missing dependency.
+    assert!(check(&["d03-host-port-layer1.yaml"])
+        .iter()
+        .all(|f| f.check != Check::HostPorts));
+    let f = check(&["dev.yaml", "d03-host-port-layer1.yaml"]);
+    let e = assert_one(
+        &f,
+        Check::HostPorts,
+        "d03-host-port-layer1.yaml",
+        Some("session-recorder"),
+        "services.session-recorder.ports[0]",
+    );
+    assert!(
+        e.message
+            .contains("8080/tcp is also published by api-gateway in dev.yaml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn d04_healthcheck_through_a_shell() {
+    let e = assert_one(
+        &check(&["d04-healthcheck-shell.yaml"]),
+        Check::Healthcheck,
+        "d04-healthcheck-shell.yaml",
+        Some("api-server"),
+        "services.api-server.healthcheck.test",
+    );
+    assert!(e.message.contains("CMD-SHELL"), "{e}");
+}
+
+#[test]
+fn d04_healthcheck_with_curl() {
+    let e = assert_one(
+        &check(&["d04-healthcheck-curl.yaml"]),
+        Check::Healthcheck,
+        "d04-healthcheck-curl.yaml",
+        Some("api-server"),
+        "services.api-server.healthcheck.test",
+    );
+    assert!(e.message.contains("curl"), "{e}");
+}
+
+#[test]
+fn d04_healthcheck_probing_a_port_nobody_listens_on() {
+    let e = assert_one(
+        &check(&["d04-healthcheck-port.yaml"]),
+        Check::Healthcheck,
+        "d04-healthcheck-port.yaml",
+        Some("api-gateway"),
+        "services.api-gateway.healthcheck.test",
+    );
+    assert!(e.message.contains("probes port 9999"), "{e}");
+}
+
+#[test]
+fn d04_missing_healthcheck() {
+    assert_one(
+        &check(&["d04-healthcheck-missing.yaml"]),
+        Check::Healthcheck,
+        "d04-healthcheck-missing.yaml",
+        Some("server-tools"),
+        "services.server-tools.healthcheck",
+    );
+}
+
+#[test]
+fn d04_healthcheck_program_missing_from_the_image() {
+    let text = std::fs::read_to_string(fixtures().join("dev.yaml"))
+        .unwrap()
+        .replace(
+            "[CMD, /usr/local/bin/server-tools, healthcheck]",
+            "[CMD, /usr/local/bin/probe]",
+        );
+    let doc = compose::parse("x.yaml", &text, images());
+    assert_eq!(doc.findings.len(), 1, "{:?}", doc.findings);
+    assert!(doc.findings[0]
+        .message
+        .contains("/usr/local/bin/probe is not a file of the image"));
+}
+
+#[test]
+fn d05_depends_on_a_service_no_file_defines() {
+    let f = check(&["dev.yaml", "d05-depends-on.yaml"]);
+    let e = assert_one(
+        &f,
+        Check::DependsOn,
+        "d05-depends-on.yaml",
+        Some("session-recorder"),
+        "services.session-recorder.depends_on",
+    );
+    assert!(e.message.contains("session-chunker"), "{e}");
+}
+
+#[test]
+fn d06_one_network_name_with_two_subnets() {
+    let f = check(&["dev.yaml", "d06-subnet-layer1.yaml"]);
+    let e = assert_one(
+        &f,
+        Check::Network,
+        "d06-subnet-layer1.yaml",
+        None,
+        "networks.lucid_core_net.ipam.config",
+    );
+    assert!(
+        e.message.contains("172.29.0.0/24") && e.message.contains("dev.yaml"),
+        "{e}"
+    );
+}
+
+#[test]
+fn d06_fixed_ip_outside_its_subnet() {
+    let e = assert_one(
+        &check(&["d06-ip-outside.yaml"]),
+        Check::Network,
+        "d06-ip-outside.yaml",
+        Some("server-tools"),
+        "services.server-tools.networks.lucid_core_net.ipv4_address",
+    );
+    assert!(e.message.contains("172.28.1.5 is outside"), "{e}");
+}
+
+#[test]
+fn d06_one_ip_given_to_two_services() {
+    let f = check(&["d06-ip-twice.yaml"]);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].check, Check::Network);
+    assert!(
+        f[0].message.contains("172.28.0.4") && f[0].message.contains("also given to"),
+        "{}",
+        f[0]
+    );
+}
+
+#[test]
+fn d07_resource_sums_beyond_the_device() {
+    let f = check(&["d07-resources.yaml"]);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert!(f
+        .iter()
+        .all(|f| f.check == Check::Resources && f.file.as_deref() == Some("d07-resources.yaml")));
+    assert!(
+        f[0].message.contains("memory limits sum to 8.22 GiB"),
+        "{}",
+        f[0]
+    );
+    assert!(
+        f[1].message.contains("CPU reservations sum to 3.50"),
+        "{}",
+        f[1]
+    );
+}
+
+#[test]
+fn d08_image_forced_to_one_platform() {
+    let e = assert_one(
+        &check(&["d08-platform.yaml"]),
+        Check::Platform,
+        "d08-platform.yaml",
+        Some("mongodb"),
+        "services.mongodb.platform",
+    );
+    assert!(e.message.contains("linux/amd64"), "{e}");
+}
+
+#[test]
+fn d09_credentials_in_urls_and_plain_environment() {
+    let f = check(&["d09-credentials.yaml"]);
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert!(f
+        .iter()
+        .all(|f| f.check == Check::Credentials && f.service.as_deref() == Some("api-server")));
+    let keys: Vec<&str> = f.iter().filter_map(|f| f.key.as_deref()).collect();
+    assert!(
+        keys.contains(&"services.api-server.environment.MONGODB_PASSWORD"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.contains(&"services.api-server.environment.MONGODB_URL"),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn d10_unknown_top_level_key() {
+    let e = assert_one(
+        &check(&["d10-top-level-key.yaml"]),
+        Check::UnknownKey,
+        "d10-top-level-key.yaml",
+        None,
+        "profiles",
+    );
+    assert_eq!(e.line, Some(87));
+}
+
+#[test]
+fn compose_user_root_overrides_the_image_user() {
+    let text = std::fs::read_to_string(fixtures().join("dev.yaml"))
+        .unwrap()
+        .replacen("user: 65532:65532", "user: root", 1);
+    let doc = compose::parse("x.yaml", &text, images());
+    assert_eq!(doc.findings.len(), 1, "{:?}", doc.findings);
+    assert_eq!(doc.findings[0].check, Check::User);
+    assert_eq!(
+        doc.findings[0].key.as_deref(),
+        Some("services.api-gateway.user")
+    );
+}
+
+#[test]
+fn unreadable_and_malformed_files_are_findings_not_panics() {
+    let missing = compose::load(&fixtures().join("nope.yaml"), "nope.yaml", images());
+    assert_eq!(missing.findings[0].check, Check::ComposeFile);
+    let bad = compose::parse("bad.yaml", "services: [\n", images());
+    assert_eq!(bad.findings[0].check, Check::ComposeFile);
+    let odd = compose::parse(
+        "odd.yaml",
+        "services:\n  a: 3\n  b:\n    ports: [{published: x}]\n",
+        images(),
+    );
+    assert!(!odd.findings.is_empty());
+}
