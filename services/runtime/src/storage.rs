@@ -64,13 +64,7 @@ impl<T: Serialize + DeserializeOwned + Default> JsonFile<T> {
     where
         T: Clone,
     {
-        let mut guard = self.value.lock().unwrap_or_else(|p| p.into_inner());
-        let mut next = guard.clone();
-        let out = f(&mut next)?;
-        let bytes = serde_json::to_vec_pretty(&next).map_err(|e| e.to_string())?;
-        atomic_write(&self.path, &bytes).map_err(|e| format!("{}: {e}", self.path.display()))?;
-        *guard = next;
-        Ok(out)
+        self.try_update(f)?
     }
 
     /// Like [`JsonFile::update`], for changes a domain rule may refuse: `Ok(Err(e))` is the

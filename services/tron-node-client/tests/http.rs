@@ -54,7 +54,6 @@ fn refusing_node(_path: &str, _body: &Value) -> Value {
     json!({ "Error": "class org.tron.core.exception.ContractValidateException : Validate TransferContract error, balance is not sufficient." })
 }
 
-
 #[test]
 fn valid_payout_is_relayed_to_the_node_and_recorded_there() {
     let node = stand_in_node(java_tron);

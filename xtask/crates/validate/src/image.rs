@@ -128,6 +128,28 @@ struct RootFs {
     diff_ids: Vec<String>,
 }
 
+/// What inspecting one multi-platform image yields.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub platforms: Vec<PlatformReport>,
+    /// Findings about the image as a whole (unreadable index, platform missing…).
+    pub findings: Vec<Finding>,
+    /// What the compose checks need; `None` when no platform could be read.
+    pub built: Option<BuiltImage>,
+    pub index_digest: Option<String>,
+}
+
+impl Inspection {
+    fn failed(finding: Finding, index_digest: Option<String>) -> Inspection {
+        Inspection {
+            platforms: Vec::new(),
+            findings: vec![finding],
+            built: None,
+            index_digest,
+        }
+    }
+}
+
 /// Inspects images, sharing layer scans between them.
 #[derive(Default)]
 pub struct Inspector {
@@ -150,12 +172,7 @@ impl Inspector {
         repository: &str,
         tag: &str,
         platforms: &[Platform],
-    ) -> (
-        Vec<PlatformReport>,
-        Vec<Finding>,
-        Option<BuiltImage>,
-        Option<String>,
-    ) {
+    ) -> Inspection {
         let mut findings = Vec::new();
         let reference = format!("{repository}:{tag}");
         let err = |m: String| {
@@ -165,14 +182,14 @@ impl Inspector {
         };
         let index_digest = match source.resolve(repository, tag) {
             Ok(d) => d,
-            Err(e) => return (Vec::new(), vec![err(e)], None, None),
+            Err(e) => return Inspection::failed(err(e), None),
         };
         let index: ManifestDoc = match source
             .manifest(repository, &index_digest)
             .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("invalid index: {e}")))
         {
             Ok(i) => i,
-            Err(e) => return (Vec::new(), vec![err(e)], None, Some(index_digest)),
+            Err(e) => return Inspection::failed(err(e), Some(index_digest)),
         };
         if index.manifests.is_empty() {
             findings.push(err(format!(
@@ -226,7 +243,12 @@ impl Inspector {
             }
         }
         let built = (!first).then_some(built);
-        (reports, findings, built, Some(index_digest))
+        Inspection {
+            platforms: reports,
+            findings,
+            built,
+            index_digest: Some(index_digest),
+        }
     }
 
     fn layer(

@@ -156,7 +156,7 @@ pub fn inspect_images(
             images.push(report);
             continue;
         };
-        let (platforms, findings, b, digest) = inspector.inspect(
+        let inspection = inspector.inspect(
             source,
             &s.name,
             &settings.repository,
@@ -167,13 +167,13 @@ pub fn inspect_images(
             "{}/{}:{tag}",
             settings.registry, settings.repository
         ));
-        report.index_digest = digest;
-        report.platforms = platforms;
-        report.findings = findings;
+        report.index_digest = inspection.index_digest;
+        report.platforms = inspection.platforms;
+        report.findings = inspection.findings;
         if let Some(m) = manifest {
             report.findings.extend(cross_check(m, &report));
         }
-        if let Some(mut b) = b {
+        if let Some(mut b) = inspection.built {
             for alias in [
                 fill(&settings.moving_tag, &s.name, &version),
                 fill(&settings.tag, &s.name, &ws.version),

@@ -25,15 +25,15 @@ fn images() -> &'static Images {
         let built = fixture_specs()
             .iter()
             .map(|s| {
-                let (_, findings, built, _) = inspector.inspect(
+                let i = inspector.inspect(
                     &source,
                     &s.service,
                     REPOSITORY,
                     &format!("{}-{VERSION}", s.service),
                     &Platform::ALL,
                 );
-                assert!(findings.is_empty(), "{findings:?}");
-                let mut b = built.unwrap();
+                assert!(i.findings.is_empty(), "{:?}", i.findings);
+                let mut b = i.built.unwrap();
                 b.aliases = vec![s.service.clone()];
                 b
             })

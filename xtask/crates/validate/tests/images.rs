@@ -12,14 +12,14 @@ fn inspect(name: &str, spec: Spec) -> (Vec<PlatformReport>, Vec<Finding>, Option
     let dir = scratch(name);
     let layout = write_layout(&dir, std::slice::from_ref(&spec));
     let source = OciLayout::open(&layout).unwrap();
-    let (platforms, findings, built, _) = Inspector::default().inspect(
+    let i = Inspector::default().inspect(
         &source,
         &spec.service,
         REPOSITORY,
         &format!("{}-{VERSION}", spec.service),
         &Platform::ALL,
     );
-    (platforms, findings, built)
+    (i.platforms, i.findings, i.built)
 }
 
 fn errors(platforms: &[PlatformReport]) -> Vec<&Finding> {
@@ -179,13 +179,15 @@ fn tampered_blob_is_refused() {
         .unwrap();
     std::fs::write(&biggest, b"not the layer").unwrap();
     let source = OciLayout::open(&layout).unwrap();
-    let (_, findings, _, _) = Inspector::default().inspect(
-        &source,
-        "api-server",
-        REPOSITORY,
-        "api-server-0.1.0",
-        &Platform::ALL,
-    );
+    let findings = Inspector::default()
+        .inspect(
+            &source,
+            "api-server",
+            REPOSITORY,
+            "api-server-0.1.0",
+            &Platform::ALL,
+        )
+        .findings;
     assert!(
         findings
             .iter()

@@ -81,23 +81,37 @@ fn registry_and_layout_give_the_same_measurements() {
     );
     let from_registry =
         Inspector::default().inspect(&registry, "api-server", REPOSITORY, &tag, &Platform::ALL);
-    assert!(from_registry.1.is_empty(), "{:?}", from_registry.1);
-    assert_eq!(from_registry.3, from_layout.3, "index digest");
-    assert_eq!(from_registry.0, from_layout.0, "per-platform facts");
-    assert_eq!(from_registry.0.len(), 2);
+    assert!(
+        from_registry.findings.is_empty(),
+        "{:?}",
+        from_registry.findings
+    );
+    assert_eq!(
+        from_registry.index_digest, from_layout.index_digest,
+        "index digest"
+    );
+    assert_eq!(
+        from_registry.platforms, from_layout.platforms,
+        "per-platform facts"
+    );
+    assert_eq!(from_registry.platforms.len(), 2);
 }
 
 #[test]
 fn unknown_tag_in_registry_is_a_finding() {
     let dir = scratch("registry-empty");
     let (_serve, host) = start_registry(&dir);
-    let (_, findings, built, _) = Inspector::default().inspect(
+    let i = Inspector::default().inspect(
         &Registry::new(&host),
         "api-server",
         REPOSITORY,
         "api-server-0.1.0",
         &Platform::ALL,
     );
-    assert!(built.is_none());
-    assert!(findings[0].message.contains("HTTP 404"), "{findings:?}");
+    assert!(i.built.is_none());
+    assert!(
+        i.findings[0].message.contains("HTTP 404"),
+        "{:?}",
+        i.findings
+    );
 }
