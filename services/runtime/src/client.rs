@@ -16,6 +16,12 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
+    /// The body parsed as JSON whatever the status, `Null` when it is not JSON (tests read error
+    /// bodies with this).
+    pub fn json_body(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+
     /// The body as JSON, or an error that quotes the status and the start of the body.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, String> {
         if !self.ok() {

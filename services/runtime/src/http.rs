@@ -156,6 +156,20 @@ impl Response {
     }
 }
 
+/// A domain rule's refusal (unknown id, forbidden transition, bad value…): the HTTP status it
+/// maps to and the message the client reads. Services answer it with [`Response::refused`].
+pub trait Refusal {
+    fn status(&self) -> u16;
+    fn message(&self) -> String;
+}
+
+impl Response {
+    /// The JSON error answering a domain refusal: its status, `{"error": its message}`.
+    pub fn refused(refusal: impl Refusal) -> Self {
+        Self::error(refusal.status(), refusal.message())
+    }
+}
+
 /// Turns a `Result` of a handler into a response: `Err` already is one.
 pub fn respond(result: Result<Response, Response>) -> Response {
     result.unwrap_or_else(|e| e)
@@ -172,6 +186,22 @@ mod tests {
         assert_eq!(r.query_param("limit").as_deref(), Some("5"));
         assert_eq!(r.query_param("name").as_deref(), Some("a b c"));
         assert_eq!(r.query_param("missing"), None);
+    }
+
+    #[test]
+    fn refusal_becomes_its_status_and_message() {
+        struct Full;
+        impl Refusal for Full {
+            fn status(&self) -> u16 {
+                429
+            }
+            fn message(&self) -> String {
+                "all slots in use".into()
+            }
+        }
+        let r = Response::refused(Full);
+        assert_eq!(r.status, 429);
+        assert_eq!(r.json_body()["error"], "all slots in use");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub mod log;
 pub mod probe;
 pub mod server;
 pub mod storage;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use config::Env;
 pub use http::{Request, Response};
@@ -67,9 +69,14 @@ macro_rules! main {
 /// Starts `app` in-process on 127.0.0.1 with a free port, configured from `vars` only: the
 /// HTTP-level tests of every service use this.
 pub fn spawn<A: App>(vars: &[(&str, &str)]) -> Result<RunningServer, String> {
+    spawn_on::<A>(0, vars)
+}
+
+/// Like [`spawn`], on a chosen port: tests that bring a service up after its clients use this.
+pub fn spawn_on<A: App>(port: u16, vars: &[(&str, &str)]) -> Result<RunningServer, String> {
     let mut env = Env::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     let mut base = BaseConfig::read(&mut env, A::MAX_BODY_BYTES);
-    base.port = 0;
+    base.port = port;
     base.bind = std::net::IpAddr::from([127, 0, 0, 1]);
     let config = A::config(&mut env);
     if !env.errors().is_empty() {

@@ -141,25 +141,8 @@ pub fn summarize(probes: &[Probe]) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read, Write};
+    use crate::testing::http_stub;
     use std::net::TcpListener;
-
-    /// A server that answers every request with `status_line`.
-    fn http_stub(status_line: &'static str) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        std::thread::spawn(move || {
-            for mut s in listener.incoming().flatten() {
-                let mut buf = [0u8; 1024];
-                let _ = s.read(&mut buf);
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status_line}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
-                );
-            }
-        });
-        url
-    }
 
     #[test]
     fn classifies_up_unhealthy_and_down() {

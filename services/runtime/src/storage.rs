@@ -1,7 +1,10 @@
 //! Crash-safe writes: a file is either the old version or the new one, never half of each.
 
+use crate::http::Response;
+use crate::log;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_json::json;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +31,19 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Creates the data directory a service got from its required volume variable `var`
+/// (e.g. `CHUNKER_DATA_DIR`); the error names the variable and the path.
+pub fn create_data_dir(var: &str, dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(dir).map_err(|e| format!("{var} {}: {e}", dir.display()))
+}
+
+/// The answer to a failed store write: logged (the operator must see a full or broken volume)
+/// and returned to the client as a 500 with the error.
+pub fn write_failed(error: String) -> Response {
+    log::error("store write failed", json!({ "error": error }));
+    Response::error(500, error)
 }
 
 /// A JSON document kept on a volume, rewritten atomically on every change.
@@ -99,8 +115,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn tempdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("lucid-storage-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&d);
+        let d = PathBuf::from(crate::testing::temp_dir(&format!("lucid-storage-{tag}")));
         fs::create_dir_all(&d).unwrap();
         d
     }
@@ -144,6 +159,23 @@ mod tests {
         let reopened: JsonFile<BTreeMap<String, u32>> = JsonFile::open(dir.join("s.json")).unwrap();
         assert_eq!(reopened.read(|m| m.len()), 1);
         assert_eq!(store.read(|m| m.len()), 1);
+    }
+
+    #[test]
+    fn data_dir_error_names_the_variable() {
+        let dir = tempdir("blocked");
+        fs::write(dir.join("file"), b"x").unwrap();
+        let err = create_data_dir("X_DATA_DIR", &dir.join("file").join("sub")).unwrap_err();
+        assert!(err.starts_with("X_DATA_DIR "), "{err}");
+        create_data_dir("X_DATA_DIR", &dir.join("a/b")).unwrap();
+        assert!(dir.join("a/b").is_dir());
+    }
+
+    #[test]
+    fn failed_write_is_a_500_with_the_error() {
+        let r = write_failed("disk full".into());
+        assert_eq!(r.status, 500);
+        assert_eq!(r.json_body()["error"], "disk full");
     }
 
     #[test]

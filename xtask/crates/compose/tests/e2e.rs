@@ -193,7 +193,16 @@ fn prepare(ws: &Workspace, g: &lucid_compose::Generated, standin: &str) -> Stack
         .chain(&ws.settings.mongodb.secrets);
     for name in names {
         let f = secrets.join(name);
-        std::fs::write(&f, format!("e2e-{name}-not-a-real-secret\n")).unwrap();
+        // 32 random bytes as 64 hex digits: a valid value for every secret of the catalog
+        // (session-master-key must be hex, jwt-signing-key at least 32 bytes).
+        let mut bytes = [0u8; 32];
+        std::io::Read::read_exact(
+            &mut std::fs::File::open("/dev/urandom").unwrap(),
+            &mut bytes,
+        )
+        .unwrap();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::write(&f, hex + "\n").unwrap();
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o444)).unwrap();
     }
     Stack {

@@ -1,0 +1,68 @@
+//! Helpers shared by the tests of every service (feature `testing`, enabled from
+//! `[dev-dependencies]` only): scratch directories, free ports, stub HTTP servers.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+
+/// A scratch directory path `<tmp>/<name>-<pid>`, ready to be a `*_DATA_DIR` value. Whatever an
+/// earlier run left there is removed; the directory itself is not created, because services
+/// create their data directories at start and tests should see them do it.
+pub fn temp_dir(name: &str) -> String {
+    let dir: PathBuf = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.to_string_lossy().into_owned()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port on 127.0.0.1")
+}
+
+/// The URL of a server on 127.0.0.1 that answers every request with `status_line`
+/// (e.g. `"500 Internal Server Error"`) and the body `{}`, for probing failing services.
+pub fn http_stub(status_line: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("cannot bind a stub server");
+    let url = format!(
+        "http://{}",
+        listener.local_addr().expect("stub server has no address")
+    );
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status_line}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+            );
+        }
+    });
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_dir_removes_what_an_earlier_run_left() {
+        let first = temp_dir("lucid-testing-leftover");
+        std::fs::create_dir_all(&first).unwrap();
+        std::fs::write(format!("{first}/old"), b"x").unwrap();
+        let again = temp_dir("lucid-testing-leftover");
+        assert_eq!(first, again);
+        assert!(!std::path::Path::new(&again).exists());
+    }
+
+    #[test]
+    fn http_stub_answers_with_its_status() {
+        let url = http_stub("503 Service Unavailable");
+        let reply = crate::client::Client::default()
+            .get(&format!("{url}/health"))
+            .unwrap();
+        assert_eq!(reply.status, 503);
+    }
+}
