@@ -628,7 +628,7 @@ pub fn bench(ctx: &Ctx) -> Result<()> {
     let docker_runs: usize = std::env::var("LUCID_BENCH_DOCKER_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+        .unwrap_or(3);
     let ws = ctx.workspace()?;
     let services: Vec<&Service> = ws.services.iter().collect();
     let platform = Platform::LinuxArm64;

@@ -1,17 +1,14 @@
 //! admin-ui rendering a real api-server's sessions and the state of each catalog service.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
 
 #[test]
 fn page_shows_each_service_state_and_the_sessions_escaped() {
-    let dir = std::env::temp_dir().join(format!("admin-ui-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let api = lucid_runtime::spawn::<api_server::Service>(&[(
-        "API_SERVER_DATA_DIR",
-        dir.to_str().unwrap(),
-    )])
-    .unwrap();
+    let dir = temp_dir("admin-ui");
+    let api = lucid_runtime::spawn::<api_server::Service>(&[("API_SERVER_DATA_DIR", dir.as_str())])
+        .unwrap();
     let c = Client::default();
     for (id, owner) in [
         ("s-alpha", "alice"),

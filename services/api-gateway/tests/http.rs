@@ -2,15 +2,14 @@
 //! fail: closed port, silent server, and a server that shows what it received.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
 fn api_server(tag: &str) -> lucid_runtime::RunningServer {
-    let dir = std::env::temp_dir().join(format!("api-gateway-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    lucid_runtime::spawn::<api_server::Service>(&[("API_SERVER_DATA_DIR", dir.to_str().unwrap())])
-        .unwrap()
+    let dir = temp_dir(&format!("api-gateway-{tag}"));
+    lucid_runtime::spawn::<api_server::Service>(&[("API_SERVER_DATA_DIR", dir.as_str())]).unwrap()
 }
 
 fn gateway(upstream: &str, extra: &[(&str, &str)]) -> lucid_runtime::RunningServer {

@@ -27,6 +27,11 @@
 //! (`MONGODB_PASSWORD_FILE`) are read and validated, and `GET /ready` reports whether MongoDB
 //! accepts TCP connections. What is not: speaking the MongoDB wire protocol — the embedded store
 //! above is the only store of record.
+//!
+//! # Out of scope
+//! The MongoDB wire protocol (above); checking access tokens (the authentication service issues
+//! them, nothing here verifies them yet); rate limits (api-gateway in front of it); the recordings
+//! themselves (session-recorder).
 
 pub mod mongo;
 pub mod sessions;

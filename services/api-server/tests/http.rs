@@ -1,14 +1,9 @@
 //! api-server over HTTP: the session API, its errors, and persistence across restarts.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-
-fn data_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("api-server-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
 
 fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> lucid_runtime::RunningServer {
     let mut vars = vec![("API_SERVER_DATA_DIR", dir.to_str().unwrap())];
@@ -18,7 +13,7 @@ fn start(dir: &std::path::Path, extra: &[(&str, &str)]) -> lucid_runtime::Runnin
 
 #[test]
 fn sessions_are_created_listed_updated_and_survive_a_restart() {
-    let dir = data_dir("crud");
+    let dir = PathBuf::from(temp_dir("api-server-crud"));
     let server = start(&dir, &[]);
     let (c, url) = (Client::default(), server.url());
 
@@ -85,7 +80,7 @@ fn sessions_are_created_listed_updated_and_survive_a_restart() {
 
 #[test]
 fn bad_requests_get_json_errors_and_change_nothing() {
-    let dir = data_dir("bad");
+    let dir = PathBuf::from(temp_dir("api-server-bad"));
     let server = start(&dir, &[]);
     let (c, url) = (Client::default(), server.url());
     let post = |body: &[u8]| {
@@ -148,7 +143,7 @@ fn bad_requests_get_json_errors_and_change_nothing() {
 
 #[test]
 fn a_full_store_answers_507() {
-    let dir = data_dir("full");
+    let dir = PathBuf::from(temp_dir("api-server-full"));
     let server = start(&dir, &[("API_SERVER_MAX_SESSIONS", "1")]);
     let c = Client::default();
     let url = format!("{}/sessions", server.url());
@@ -165,7 +160,7 @@ fn a_full_store_answers_507() {
 
 #[test]
 fn ready_reports_whether_mongodb_accepts_connections() {
-    let dir = data_dir("mongo");
+    let dir = PathBuf::from(temp_dir("api-server-mongo"));
     let listening = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let up = format!(
         "mongodb://127.0.0.1:{}/lucid",
@@ -202,7 +197,7 @@ fn configuration_errors_name_the_variable() {
 
 #[test]
 fn a_corrupt_store_stops_the_start() {
-    let dir = data_dir("corrupt");
+    let dir = PathBuf::from(temp_dir("api-server-corrupt"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("sessions.json"), b"{\"sessions\": {").unwrap();
     let err = lucid_runtime::spawn::<api_server::Service>(&[(

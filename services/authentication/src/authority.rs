@@ -5,6 +5,7 @@ use crate::jwt::{self, Claims, JwtError, Key, TokenType};
 use crate::roles::Role;
 use base64::Engine;
 use ed25519_dalek::VerifyingKey;
+use lucid_runtime::http::Refusal;
 use lucid_runtime::ids::{from_hex, random_bytes, random_id, to_hex};
 use lucid_runtime::storage::JsonFile;
 use serde::{Deserialize, Serialize};
@@ -69,8 +70,8 @@ pub enum AuthError {
     Storage(String),
 }
 
-impl AuthError {
-    pub fn status(&self) -> u16 {
+impl Refusal for AuthError {
+    fn status(&self) -> u16 {
         match self {
             AuthError::BadRequest(_) => 400,
             AuthError::Unauthorized(_) => 401,
@@ -81,14 +82,14 @@ impl AuthError {
         }
     }
 
-    pub fn message(&self) -> &str {
+    fn message(&self) -> String {
         match self {
             AuthError::BadRequest(m)
             | AuthError::Unauthorized(m)
             | AuthError::NotFound(m)
             | AuthError::Conflict(m)
             | AuthError::TooMany(m)
-            | AuthError::Storage(m) => m,
+            | AuthError::Storage(m) => m.clone(),
         }
     }
 }

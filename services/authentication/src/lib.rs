@@ -43,6 +43,7 @@ pub mod jwt;
 pub mod roles;
 
 pub use authority::{login_message, AuthError, Authority, Settings, User};
+use lucid_runtime::http::Refusal;
 use lucid_runtime::ids::now_unix;
 use lucid_runtime::{log, App, Context, Env, Request, Response};
 use roles::Role;
@@ -94,10 +95,6 @@ struct VerifyBody {
 #[serde(deny_unknown_fields)]
 struct RefreshBody {
     refresh_token: String,
-}
-
-fn fail(e: AuthError) -> Response {
-    Response::error(e.status(), e.message())
 }
 
 impl App for Service {
@@ -214,7 +211,7 @@ impl Service {
                 let user = self
                     .auth
                     .register(&body.user_id, &body.public_key, body.role, now)
-                    .map_err(fail)?;
+                    .map_err(Response::refused)?;
                 log::info(
                     "registered user",
                     json!({ "user_id": user.user_id, "role": user.role }),
@@ -227,7 +224,10 @@ impl Service {
             },
             ("POST", s) if s == ["challenges"] => {
                 let body: ChallengeBody = req.json()?;
-                let c = self.auth.challenge(&body.user_id, now).map_err(fail)?;
+                let c = self
+                    .auth
+                    .challenge(&body.user_id, now)
+                    .map_err(Response::refused)?;
                 Ok(Response::json(201, &c))
             }
             ("POST", s) if s == ["login"] => {
@@ -236,13 +236,16 @@ impl Service {
                     Ok(pair) => Ok(Response::json(200, &pair)),
                     Err(e) => {
                         log::warn("login refused", json!({ "reason": e.message() }));
-                        Err(fail(e))
+                        Err(Response::refused(e))
                     }
                 }
             }
             ("POST", s) if s == ["verify"] => {
                 let body: VerifyBody = req.json()?;
-                let claims = self.auth.verify(&body.token, now).map_err(fail)?;
+                let claims = self
+                    .auth
+                    .verify(&body.token, now)
+                    .map_err(Response::refused)?;
                 if let Some(roles) = body.roles {
                     if !roles.contains(&claims.role) {
                         return Err(Response::error(
@@ -258,7 +261,10 @@ impl Service {
             }
             ("POST", s) if s == ["refresh"] => {
                 let body: RefreshBody = req.json()?;
-                let pair = self.auth.refresh(&body.refresh_token, now).map_err(fail)?;
+                let pair = self
+                    .auth
+                    .refresh(&body.refresh_token, now)
+                    .map_err(Response::refused)?;
                 Ok(Response::json(200, &pair))
             }
             (_, s)
@@ -280,7 +286,10 @@ impl Service {
             .ok_or_else(|| {
                 Response::error(401, "registering this role needs an admin bearer token")
             })?;
-        let claims = self.auth.verify_access(token.trim(), now).map_err(fail)?;
+        let claims = self
+            .auth
+            .verify_access(token.trim(), now)
+            .map_err(Response::refused)?;
         if claims.role != Role::Admin {
             return Err(Response::error(403, "only an admin may register this role"));
         }

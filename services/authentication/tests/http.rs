@@ -4,32 +4,21 @@ use authentication::Service;
 use ed25519_dalek::{Signer, SigningKey};
 use lucid_runtime::client::{Client, Reply};
 use lucid_runtime::ids::to_hex;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
-use std::path::PathBuf;
-
-fn tempdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("lucid-auth-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 const SERVICE_SEED: [u8; 32] = [3; 32];
 
 fn start(tag: &str, admin: &SigningKey) -> lucid_runtime::RunningServer {
-    let dir = tempdir(tag);
+    let dir = temp_dir(&format!("lucid-auth-http-{tag}"));
     let key = format!("ed25519:{}", to_hex(&SERVICE_SEED));
     let admin_public = to_hex(admin.verifying_key().as_bytes());
     lucid_runtime::spawn::<Service>(&[
-        ("AUTH_DATA_DIR", dir.to_str().unwrap()),
+        ("AUTH_DATA_DIR", dir.as_str()),
         ("JWT_SIGNING_KEY", &key),
         ("AUTH_ADMIN_PUBLIC_KEY", &admin_public),
     ])
     .unwrap()
-}
-
-fn body(reply: &Reply) -> Value {
-    serde_json::from_slice(&reply.body).unwrap_or(Value::Null)
 }
 
 /// Challenge, sign, login: the whole client side of the protocol.
@@ -37,8 +26,8 @@ fn login(client: &Client, url: &str, user: &str, key: &SigningKey) -> Value {
     let c = client
         .post_json(&format!("{url}/challenges"), &json!({ "user_id": user }))
         .unwrap();
-    assert_eq!(c.status, 201, "{:?}", body(&c));
-    let c = body(&c);
+    assert_eq!(c.status, 201, "{:?}", c.json_body());
+    let c = c.json_body();
     let sig = key.sign(c["message"].as_str().unwrap().as_bytes());
     let reply = client
         .post_json(
@@ -46,8 +35,8 @@ fn login(client: &Client, url: &str, user: &str, key: &SigningKey) -> Value {
             &json!({ "challenge_id": c["challenge_id"], "signature": to_hex(&sig.to_bytes()) }),
         )
         .unwrap();
-    assert_eq!(reply.status, 200, "{:?}", body(&reply));
-    body(&reply)
+    assert_eq!(reply.status, 200, "{:?}", reply.json_body());
+    reply.json_body()
 }
 
 fn register(
@@ -139,8 +128,8 @@ fn challenge_login_verify_refresh_over_http() {
         )
         .unwrap();
     assert_eq!(verified.status, 200);
-    assert_eq!(body(&verified)["claims"]["role"], "node_worker");
-    assert_eq!(body(&verified)["claims"]["sub"], "worker-1");
+    assert_eq!(verified.json_body()["claims"]["role"], "node_worker");
+    assert_eq!(verified.json_body()["claims"]["sub"], "worker-1");
     let wrong_role = client
         .post_json(
             &format!("{url}/verify"),
@@ -155,7 +144,7 @@ fn challenge_login_verify_refresh_over_http() {
             &json!({ "refresh_token": tokens["refresh_token"] }),
         )
         .unwrap();
-    assert_eq!(refreshed.status, 200, "{:?}", body(&refreshed));
+    assert_eq!(refreshed.status, 200, "{:?}", refreshed.json_body());
     let replayed = client
         .post_json(
             &format!("{url}/refresh"),
@@ -165,7 +154,7 @@ fn challenge_login_verify_refresh_over_http() {
     assert_eq!(replayed.status, 401);
 
     // The published key verifies the service's tokens (how other services can check them).
-    let keys = body(&client.get(&format!("{url}/keys")).unwrap());
+    let keys = client.get(&format!("{url}/keys")).unwrap().json_body();
     assert_eq!(keys["alg"], "EdDSA");
     assert_eq!(
         keys["public_key"],
@@ -184,11 +173,10 @@ fn replayed_login_and_tampered_token_are_refused_over_http() {
     let server = start("replay", &admin);
     let url = server.url();
     let client = Client::default();
-    let c = body(
-        &client
-            .post_json(&format!("{url}/challenges"), &json!({ "user_id": "admin" }))
-            .unwrap(),
-    );
+    let c = client
+        .post_json(&format!("{url}/challenges"), &json!({ "user_id": "admin" }))
+        .unwrap()
+        .json_body();
     let sig = to_hex(
         &admin
             .sign(c["message"].as_str().unwrap().as_bytes())
@@ -204,7 +192,7 @@ fn replayed_login_and_tampered_token_are_refused_over_http() {
     );
     let replay = client.post_json(&format!("{url}/login"), &attempt).unwrap();
     assert_eq!(replay.status, 401);
-    assert!(body(&replay)["error"]
+    assert!(replay.json_body()["error"]
         .as_str()
         .unwrap()
         .contains("already used"));
@@ -260,7 +248,7 @@ fn bad_requests_get_json_errors() {
             "{path} {}",
             String::from_utf8_lossy(payload)
         );
-        assert!(body(&reply)["error"].is_string());
+        assert!(reply.json_body()["error"].is_string());
     }
     assert_eq!(post("/users", &vec![b' '; 64 << 10]).status, 413);
     assert_eq!(
@@ -273,20 +261,20 @@ fn bad_requests_get_json_errors() {
 
 #[test]
 fn missing_or_weak_signing_key_is_a_configuration_error() {
-    let dir = tempdir("config");
-    let err = lucid_runtime::spawn::<Service>(&[("AUTH_DATA_DIR", dir.to_str().unwrap())])
+    let dir = temp_dir("lucid-auth-http-config");
+    let err = lucid_runtime::spawn::<Service>(&[("AUTH_DATA_DIR", dir.as_str())])
         .err()
         .unwrap();
     assert!(err.contains("JWT_SIGNING_KEY"), "{err}");
     let err = lucid_runtime::spawn::<Service>(&[
-        ("AUTH_DATA_DIR", dir.to_str().unwrap()),
+        ("AUTH_DATA_DIR", dir.as_str()),
         ("JWT_SIGNING_KEY", "short"),
     ])
     .err()
     .unwrap();
     assert!(err.contains("at least 32 bytes"), "{err}");
     let ok = lucid_runtime::spawn::<Service>(&[
-        ("AUTH_DATA_DIR", dir.to_str().unwrap()),
+        ("AUTH_DATA_DIR", dir.as_str()),
         ("JWT_SIGNING_KEY", "an-hs256-secret-of-at-least-32-bytes"),
     ])
     .unwrap();

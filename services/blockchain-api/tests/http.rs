@@ -1,13 +1,8 @@
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use lucid_runtime::RunningServer;
 use merkle_builder::tree;
 use serde_json::{json, Value};
-
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("chain-api-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_string_lossy().into_owned()
-}
 
 fn vm(dir: &str) -> RunningServer {
     lucid_runtime::spawn::<blockchain_vm::Service>(&[("VM_DATA_DIR", dir)]).unwrap()
@@ -36,10 +31,12 @@ fn anchor(session: &str, n: u8) -> Value {
 
 #[test]
 fn anchors_a_session_in_one_block_and_answers_queries() {
-    let ledger =
-        lucid_runtime::spawn::<blockchain_ledger::Service>(&[("LEDGER_DATA_DIR", &dir("l1"))])
-            .unwrap();
-    let vm = vm(&dir("v1"));
+    let ledger = lucid_runtime::spawn::<blockchain_ledger::Service>(&[(
+        "LEDGER_DATA_DIR",
+        &temp_dir("chain-api-http-l1"),
+    )])
+    .unwrap();
+    let vm = vm(&temp_dir("chain-api-http-v1"));
     let api = api(&ledger, &vm);
     let (url, c) = (api.url(), Client::default());
 
@@ -94,10 +91,12 @@ fn anchors_a_session_in_one_block_and_answers_queries() {
 
 #[test]
 fn a_vm_that_lost_its_state_is_caught_up_from_the_ledger() {
-    let ledger =
-        lucid_runtime::spawn::<blockchain_ledger::Service>(&[("LEDGER_DATA_DIR", &dir("l2"))])
-            .unwrap();
-    let first_vm = vm(&dir("v2a"));
+    let ledger = lucid_runtime::spawn::<blockchain_ledger::Service>(&[(
+        "LEDGER_DATA_DIR",
+        &temp_dir("chain-api-http-l2"),
+    )])
+    .unwrap();
+    let first_vm = vm(&temp_dir("chain-api-http-v2a"));
     let a = api(&ledger, &first_vm);
     let c = Client::default();
     assert_eq!(
@@ -109,7 +108,7 @@ fn a_vm_that_lost_its_state_is_caught_up_from_the_ledger() {
     a.stop();
     first_vm.stop();
 
-    let fresh_vm = vm(&dir("v2b"));
+    let fresh_vm = vm(&temp_dir("chain-api-http-v2b"));
     let a = api(&ledger, &fresh_vm);
     let r = c
         .post_json(&format!("{}/anchors", a.url()), &anchor("s2", 1))
@@ -127,7 +126,7 @@ fn a_vm_that_lost_its_state_is_caught_up_from_the_ledger() {
 
 #[test]
 fn unreachable_ledger_is_a_502() {
-    let vm = vm(&dir("v3"));
+    let vm = vm(&temp_dir("chain-api-http-v3"));
     let a = lucid_runtime::spawn::<blockchain_api::Service>(&[
         ("LUCID_URL_BLOCKCHAIN_LEDGER", "http://127.0.0.1:1"),
         ("LUCID_URL_BLOCKCHAIN_VM", &vm.url()),

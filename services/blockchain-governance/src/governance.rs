@@ -5,6 +5,7 @@
 //! reaches the quorum and yes outnumbers no. A passed proposal is executable once the timelock
 //! after the end of voting has elapsed, and is executed at most once.
 
+use lucid_runtime::http::Refusal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -74,8 +75,8 @@ pub enum Refused {
     NotFound(String),
 }
 
-impl Refused {
-    pub fn status(&self) -> u16 {
+impl Refusal for Refused {
+    fn status(&self) -> u16 {
         match self {
             Refused::Conflict(_) => 409,
             Refused::Invalid(_) => 422,
@@ -83,9 +84,9 @@ impl Refused {
         }
     }
 
-    pub fn message(&self) -> &str {
+    fn message(&self) -> String {
         match self {
-            Refused::Conflict(m) | Refused::Invalid(m) | Refused::NotFound(m) => m,
+            Refused::Conflict(m) | Refused::Invalid(m) | Refused::NotFound(m) => m.clone(),
         }
     }
 }

@@ -32,7 +32,7 @@ pub mod governance;
 
 use governance::{Choice, Proposal, Rules};
 use lucid_runtime::ids::{now_unix, random_id};
-use lucid_runtime::storage::JsonFile;
+use lucid_runtime::storage::{write_failed, JsonFile};
 use lucid_runtime::{log, App, Context, Env, Request, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -77,15 +77,6 @@ fn view(p: &Proposal, now: u64) -> Value {
     v["voting_ends_at"] = json!(p.voting_ends_at());
     v["executable_at"] = json!(p.executable_at());
     v
-}
-
-fn refused(e: governance::Refused) -> Response {
-    Response::error(e.status(), e.message())
-}
-
-fn write_failed(e: String) -> Response {
-    log::error("store write failed", json!({ "error": e }));
-    Response::error(500, e)
 }
 
 impl App for Service {
@@ -148,7 +139,7 @@ impl Service {
                     self.rules,
                     now,
                 )
-                .map_err(refused)?;
+                .map_err(Response::refused)?;
                 self.store
                     .update(|all| {
                         all.proposals.insert(p.id.clone(), p.clone());
@@ -209,6 +200,6 @@ impl Service {
                 Ok(p.clone())
             })
             .map_err(write_failed)?
-            .map_err(refused)
+            .map_err(Response::refused::<governance::Refused>)
     }
 }

@@ -3,22 +3,13 @@
 
 use blockchain_governance::Service;
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("lucid-gov-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_str().unwrap().to_string()
-}
-
-fn json_of(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or(Value::Null)
-}
-
 #[test]
 fn proposal_is_voted_passed_and_executed_after_the_timelock() {
-    let data = dir("flow");
+    let data = temp_dir("lucid-gov-http-flow");
     let vars = [
         ("GOVERNANCE_DATA_DIR", data.as_str()),
         ("GOV_VOTING_PERIOD_SECS", "3"),
@@ -35,8 +26,8 @@ fn proposal_is_voted_passed_and_executed_after_the_timelock() {
         )
         .unwrap();
     assert_eq!(created.status, 201);
-    let id = json_of(&created.body)["id"].as_str().unwrap().to_string();
-    let executable_at = json_of(&created.body)["executable_at"].as_u64().unwrap();
+    let id = created.json_body()["id"].as_str().unwrap().to_string();
+    let executable_at = created.json_body()["executable_at"].as_u64().unwrap();
     let votes = format!("{url}/proposals/{id}/votes");
     assert_eq!(
         client
@@ -53,7 +44,7 @@ fn proposal_is_voted_passed_and_executed_after_the_timelock() {
         .post_json(&votes, &json!({ "node_id": "node-b", "choice": "yes" }))
         .unwrap();
     assert_eq!(
-        json_of(&second.body)["tally"],
+        second.json_body()["tally"],
         json!({ "yes": 2, "no": 0, "abstain": 0 })
     );
     server.stop();
@@ -71,7 +62,10 @@ fn proposal_is_voted_passed_and_executed_after_the_timelock() {
         )
         .unwrap();
     assert_eq!(late.status, 409);
-    let got = json_of(&client.get(&format!("{url}/proposals/{id}")).unwrap().body);
+    let got = client
+        .get(&format!("{url}/proposals/{id}"))
+        .unwrap()
+        .json_body();
     assert_eq!(got["state"], "executable");
     let executed = client
         .post_bytes(
@@ -81,7 +75,7 @@ fn proposal_is_voted_passed_and_executed_after_the_timelock() {
         )
         .unwrap();
     assert_eq!(executed.status, 200);
-    assert_eq!(json_of(&executed.body)["state"], "executed");
+    assert_eq!(executed.json_body()["state"], "executed");
     let again = client
         .post_bytes(
             &format!("{url}/proposals/{id}/execute"),
@@ -95,7 +89,11 @@ fn proposal_is_voted_passed_and_executed_after_the_timelock() {
 
 #[test]
 fn bad_requests_are_refused() {
-    let server = lucid_runtime::spawn::<Service>(&[("GOVERNANCE_DATA_DIR", &dir("bad"))]).unwrap();
+    let server = lucid_runtime::spawn::<Service>(&[(
+        "GOVERNANCE_DATA_DIR",
+        &temp_dir("lucid-gov-http-bad"),
+    )])
+    .unwrap();
     let url = server.url();
     let client = Client::default();
     let post = |path: &str, body: Value| {
@@ -116,15 +114,13 @@ fn bad_requests_are_refused() {
         ),
         404
     );
-    let id = json_of(
-        &client
-            .post_json(
-                &format!("{url}/proposals"),
-                &json!({ "title": "t", "proposer": "n" }),
-            )
-            .unwrap()
-            .body,
-    )["id"]
+    let id = client
+        .post_json(
+            &format!("{url}/proposals"),
+            &json!({ "title": "t", "proposer": "n" }),
+        )
+        .unwrap()
+        .json_body()["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -147,7 +143,7 @@ fn bad_requests_are_refused() {
 #[test]
 fn zero_quorum_is_a_configuration_error() {
     let err = lucid_runtime::spawn::<Service>(&[
-        ("GOVERNANCE_DATA_DIR", &dir("cfg")),
+        ("GOVERNANCE_DATA_DIR", &temp_dir("lucid-gov-http-cfg")),
         ("GOV_QUORUM", "0"),
     ])
     .err()

@@ -1,15 +1,10 @@
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
-
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("ledger-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_string_lossy().into_owned()
-}
 
 #[test]
 fn appends_pages_and_survives_a_restart() {
-    let d = dir("restart");
+    let d = temp_dir("ledger-http-restart");
     let s = lucid_runtime::spawn::<blockchain_ledger::Service>(&[("LEDGER_DATA_DIR", &d)]).unwrap();
     let (url, c) = (s.url(), Client::default());
     let mut prev = blockchain_ledger::chain::GENESIS_PREV.to_string();
@@ -65,7 +60,7 @@ fn appends_pages_and_survives_a_restart() {
 #[test]
 fn refuses_to_start_on_a_corrupted_or_truncated_chain() {
     for (tag, damage) in [("corrupt", 0), ("truncated", 1)] {
-        let d = dir(tag);
+        let d = temp_dir(&format!("ledger-http-{tag}"));
         let s =
             lucid_runtime::spawn::<blockchain_ledger::Service>(&[("LEDGER_DATA_DIR", &d)]).unwrap();
         for i in 0..3 {
@@ -98,7 +93,7 @@ fn refuses_to_start_on_a_corrupted_or_truncated_chain() {
 
 #[test]
 fn verify_endpoint_reports_damage_done_while_running() {
-    let d = dir("live-damage");
+    let d = temp_dir("ledger-http-live-damage");
     let s = lucid_runtime::spawn::<blockchain_ledger::Service>(&[("LEDGER_DATA_DIR", &d)]).unwrap();
     let c = Client::default();
     c.post_json(&format!("{}/blocks", s.url()), &json!({ "data": "x" }))
@@ -117,8 +112,11 @@ fn verify_endpoint_reports_damage_done_while_running() {
 
 #[test]
 fn bad_input_gets_json_errors() {
-    let s = lucid_runtime::spawn::<blockchain_ledger::Service>(&[("LEDGER_DATA_DIR", &dir("bad"))])
-        .unwrap();
+    let s = lucid_runtime::spawn::<blockchain_ledger::Service>(&[(
+        "LEDGER_DATA_DIR",
+        &temp_dir("ledger-http-bad"),
+    )])
+    .unwrap();
     let (url, c) = (s.url(), Client::default());
     assert_eq!(
         c.post_bytes(&format!("{url}/blocks"), "application/json", b"[1,")

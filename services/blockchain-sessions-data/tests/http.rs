@@ -1,20 +1,20 @@
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use merkle_builder::tree;
 use serde_json::{json, Value};
 
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("sessions-data-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_string_lossy().into_owned()
-}
-
 #[test]
 fn indexes_anchors_from_the_ledger_as_they_arrive() {
-    let ledger =
-        lucid_runtime::spawn::<blockchain_ledger::Service>(&[("LEDGER_DATA_DIR", &dir("ledger"))])
-            .unwrap();
-    let vm =
-        lucid_runtime::spawn::<blockchain_vm::Service>(&[("VM_DATA_DIR", &dir("vm"))]).unwrap();
+    let ledger = lucid_runtime::spawn::<blockchain_ledger::Service>(&[(
+        "LEDGER_DATA_DIR",
+        &temp_dir("sessions-data-http-ledger"),
+    )])
+    .unwrap();
+    let vm = lucid_runtime::spawn::<blockchain_vm::Service>(&[(
+        "VM_DATA_DIR",
+        &temp_dir("sessions-data-http-vm"),
+    )])
+    .unwrap();
     let api = lucid_runtime::spawn::<blockchain_api::Service>(&[
         ("LUCID_URL_BLOCKCHAIN_LEDGER", &ledger.url()),
         ("LUCID_URL_BLOCKCHAIN_VM", &vm.url()),

@@ -1,12 +1,7 @@
 use blockchain_vm::contract::anchor_txs;
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
-
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("vm-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_string_lossy().into_owned()
-}
 
 fn leaf_root() -> (Vec<String>, String) {
     let leaves = vec!["11".repeat(32)];
@@ -17,7 +12,7 @@ fn leaf_root() -> (Vec<String>, String) {
 
 #[test]
 fn executes_blocks_persists_state_and_rejects_invalid_ones() {
-    let d = dir("exec");
+    let d = temp_dir("vm-http-exec");
     let s = lucid_runtime::spawn::<blockchain_vm::Service>(&[("VM_DATA_DIR", &d)]).unwrap();
     let (url, c) = (s.url(), Client::default());
     let (leaves, root) = leaf_root();

@@ -2,21 +2,17 @@
 
 use contract_compiler::Service;
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 
 const ERC20: &str = include_str!("fixtures/erc20.abi.json");
 
 fn start(tag: &str) -> (lucid_runtime::RunningServer, std::path::PathBuf) {
-    let dir =
-        std::env::temp_dir().join(format!("lucid-compiler-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = PathBuf::from(temp_dir(&format!("lucid-compiler-http-{tag}")));
     let server =
         lucid_runtime::spawn::<Service>(&[("ARTIFACTS_DATA_DIR", dir.to_str().unwrap())]).unwrap();
     (server, dir)
-}
-
-fn json_of(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or(Value::Null)
 }
 
 #[test]
@@ -38,7 +34,7 @@ fn stores_erc20_artifact_content_addressed_with_known_selectors() {
         "{}",
         String::from_utf8_lossy(&first.body)
     );
-    let first = json_of(&first.body);
+    let first = first.json_body();
     let id = first["id"].as_str().unwrap().to_string();
     let functions = first["analysis"]["functions"].as_array().unwrap();
     assert!(functions
@@ -49,13 +45,13 @@ fn stores_erc20_artifact_content_addressed_with_known_selectors() {
         .post_json(&format!("{url}/artifacts"), &artifact)
         .unwrap();
     assert_eq!(again.status, 200);
-    assert_eq!(json_of(&again.body)["id"], id.as_str());
+    assert_eq!(again.json_body()["id"], id.as_str());
 
     let stored = client.get(&format!("{url}/artifacts/{id}")).unwrap();
     assert_eq!(stored.status, 200);
-    assert_eq!(json_of(&stored.body)["bytecode"], "0x6080604052");
+    assert_eq!(stored.json_body()["bytecode"], "0x6080604052");
     assert!(dir.join(format!("{id}.json")).exists());
-    let list = json_of(&client.get(&format!("{url}/artifacts")).unwrap().body);
+    let list = client.get(&format!("{url}/artifacts")).unwrap().json_body();
     assert_eq!(list["artifacts"], json!([id]));
     server.stop();
 }
@@ -70,7 +66,7 @@ fn signature_endpoint_returns_known_hashes() {
         )
         .unwrap();
     assert_eq!(
-        json_of(&reply.body)["topic"],
+        reply.json_body()["topic"],
         "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
     );
     server.stop();
@@ -86,7 +82,7 @@ fn invalid_artifacts_are_refused_and_nothing_is_stored() {
         .post_json(&format!("{url}/artifacts"), &bad_type)
         .unwrap();
     assert_eq!(reply.status, 422);
-    assert_eq!(json_of(&reply.body)["path"], "abi[0].inputs[0].type");
+    assert_eq!(reply.json_body()["path"], "abi[0].inputs[0].type");
     let bad_code = json!({ "name": "T", "abi": [], "bytecode": "0xzz" });
     assert_eq!(
         client

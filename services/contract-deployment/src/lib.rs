@@ -26,7 +26,7 @@
 pub mod records;
 
 use lucid_runtime::ids::{now_unix, random_id};
-use lucid_runtime::storage::JsonFile;
+use lucid_runtime::storage::{write_failed, JsonFile};
 use lucid_runtime::{log, App, Context, Env, Request, Response};
 use records::{NewDeployment, Records, Status, StatusUpdate};
 use serde_json::json;
@@ -56,21 +56,12 @@ impl App for Service {
     }
 }
 
-fn refused(e: records::Refused) -> Response {
-    Response::error(e.status(), e.message())
-}
-
-fn write_failed(e: String) -> Response {
-    log::error("store write failed", json!({ "error": e }));
-    Response::error(500, e)
-}
-
 impl Service {
     fn route(&self, req: &Request) -> Result<Response, Response> {
         match req.route() {
             ("POST", s) if s == ["deployments"] => {
                 let new: NewDeployment = req.json()?;
-                records::check_new(&new).map_err(refused)?;
+                records::check_new(&new).map_err(Response::refused)?;
                 let d = records::create(random_id(), new, now_unix());
                 self.store
                     .update(|r| {
@@ -126,7 +117,7 @@ impl Service {
                         Ok(d.clone())
                     })
                     .map_err(write_failed)?
-                    .map_err(refused)?;
+                    .map_err(Response::refused::<records::Refused>)?;
                 log::info(
                     "deployment status",
                     json!({ "id": d.id, "status": d.status }),

@@ -2,6 +2,7 @@
 //! `pending → deployed` (with the contract address), `pending → failed` (with the reason),
 //! `failed → pending` (a retry). `deployed` is final. Every change is appended to the history.
 
+use lucid_runtime::http::Refusal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -80,8 +81,8 @@ pub enum Refused {
     NotFound(String),
 }
 
-impl Refused {
-    pub fn status(&self) -> u16 {
+impl Refusal for Refused {
+    fn status(&self) -> u16 {
         match self {
             Refused::Invalid(_) => 422,
             Refused::Transition(_) => 409,
@@ -89,9 +90,9 @@ impl Refused {
         }
     }
 
-    pub fn message(&self) -> &str {
+    fn message(&self) -> String {
         match self {
-            Refused::Invalid(m) | Refused::Transition(m) | Refused::NotFound(m) => m,
+            Refused::Invalid(m) | Refused::Transition(m) | Refused::NotFound(m) => m.clone(),
         }
     }
 }

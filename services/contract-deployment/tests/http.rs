@@ -2,21 +2,12 @@
 
 use contract_deployment::Service;
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
-
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("lucid-deploy-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_str().unwrap().to_string()
-}
-
-fn json_of(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or(Value::Null)
-}
 
 #[test]
 fn deployment_lifecycle_is_recorded_and_persisted() {
-    let data = dir("life");
+    let data = temp_dir("lucid-deploy-http-life");
     let server = lucid_runtime::spawn::<Service>(&[("DEPLOYMENT_DATA_DIR", &data)]).unwrap();
     let url = server.url();
     let client = Client::default();
@@ -27,8 +18,8 @@ fn deployment_lifecycle_is_recorded_and_persisted() {
         )
         .unwrap();
     assert_eq!(created.status, 201);
-    let id = json_of(&created.body)["id"].as_str().unwrap().to_string();
-    assert_eq!(json_of(&created.body)["status"], "pending");
+    let id = created.json_body()["id"].as_str().unwrap().to_string();
+    assert_eq!(created.json_body()["status"], "pending");
 
     let status = format!("{url}/deployments/{id}/status");
     let failed = client
@@ -57,12 +48,10 @@ fn deployment_lifecycle_is_recorded_and_persisted() {
 
     // Restarted on the same volume: the record and its history are still there.
     let server = lucid_runtime::spawn::<Service>(&[("DEPLOYMENT_DATA_DIR", &data)]).unwrap();
-    let d = json_of(
-        &client
-            .get(&format!("{}/deployments/{id}", server.url()))
-            .unwrap()
-            .body,
-    );
+    let d = client
+        .get(&format!("{}/deployments/{id}", server.url()))
+        .unwrap()
+        .json_body();
     assert_eq!(d["status"], "deployed");
     let history: Vec<&str> = d["history"]
         .as_array()
@@ -71,26 +60,26 @@ fn deployment_lifecycle_is_recorded_and_persisted() {
         .map(|h| h["status"].as_str().unwrap())
         .collect();
     assert_eq!(history, ["pending", "failed", "pending", "deployed"]);
-    let listed = json_of(
-        &client
-            .get(&format!("{}/deployments?status=deployed", server.url()))
-            .unwrap()
-            .body,
-    );
+    let listed = client
+        .get(&format!("{}/deployments?status=deployed", server.url()))
+        .unwrap()
+        .json_body();
     assert_eq!(listed["deployments"].as_array().unwrap().len(), 1);
-    let none = json_of(
-        &client
-            .get(&format!("{}/deployments?status=failed", server.url()))
-            .unwrap()
-            .body,
-    );
+    let none = client
+        .get(&format!("{}/deployments?status=failed", server.url()))
+        .unwrap()
+        .json_body();
     assert_eq!(none["deployments"], json!([]));
     server.stop();
 }
 
 #[test]
 fn bad_requests_are_refused_with_json_errors() {
-    let server = lucid_runtime::spawn::<Service>(&[("DEPLOYMENT_DATA_DIR", &dir("bad"))]).unwrap();
+    let server = lucid_runtime::spawn::<Service>(&[(
+        "DEPLOYMENT_DATA_DIR",
+        &temp_dir("lucid-deploy-http-bad"),
+    )])
+    .unwrap();
     let url = server.url();
     let client = Client::default();
     let post = |path: &str, body: Value| client.post_json(&format!("{url}{path}"), &body).unwrap();
@@ -114,13 +103,11 @@ fn bad_requests_are_refused_with_json_errors() {
         .status,
         404
     );
-    let id = json_of(
-        &post(
-            "/deployments",
-            json!({ "artifact_id": "ab".repeat(32), "chain": "c" }),
-        )
-        .body,
-    )["id"]
+    let id = post(
+        "/deployments",
+        json!({ "artifact_id": "ab".repeat(32), "chain": "c" }),
+    )
+    .json_body()["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -129,7 +116,7 @@ fn bad_requests_are_refused_with_json_errors() {
         json!({ "status": "deployed" }),
     );
     assert_eq!(missing_address.status, 422);
-    assert!(json_of(&missing_address.body)["error"]
+    assert!(missing_address.json_body()["error"]
         .as_str()
         .unwrap()
         .contains("address"));

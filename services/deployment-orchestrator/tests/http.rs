@@ -3,8 +3,10 @@
 
 use deployment_orchestrator::Service;
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use lucid_runtime::RunningServer;
 use serde_json::{json, Value};
+use std::path::PathBuf;
 
 /// The same ERC-20 ABI the compiler's own tests use.
 const ERC20: &str = include_str!("../../contract-compiler/tests/fixtures/erc20.abi.json");
@@ -16,8 +18,7 @@ struct Stack {
 }
 
 fn stack(tag: &str) -> Stack {
-    let dir = std::env::temp_dir().join(format!("lucid-orch-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = PathBuf::from(temp_dir(&format!("lucid-orch-http-{tag}")));
     let artifacts = dir.join("artifacts");
     let deployments = dir.join("deployments");
     let compiler = lucid_runtime::spawn::<contract_compiler::Service>(&[(
@@ -50,10 +51,6 @@ impl Stack {
     }
 }
 
-fn json_of(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or(Value::Null)
-}
-
 fn token_run() -> Value {
     json!({
         "artifact": { "name": "Token", "abi": serde_json::from_str::<Value>(ERC20).unwrap(), "bytecode": "0x6080" },
@@ -75,7 +72,7 @@ fn run_compiles_records_and_advances_the_deployment() {
         "{}",
         String::from_utf8_lossy(&started.body)
     );
-    let run = json_of(&started.body);
+    let run = started.json_body();
     assert_eq!(run["status"], "awaiting_result");
     let artifact_id = run["artifact_id"].as_str().unwrap();
     let deployment_id = run["deployment_id"].as_str().unwrap();
@@ -84,16 +81,14 @@ fn run_compiles_records_and_advances_the_deployment() {
     let artifact = client
         .get(&format!("{}/artifacts/{artifact_id}", stack.compiler.url()))
         .unwrap();
-    assert_eq!(json_of(&artifact.body)["name"], "Token");
-    let record = json_of(
-        &client
-            .get(&format!(
-                "{}/deployments/{deployment_id}",
-                stack.deployment.url()
-            ))
-            .unwrap()
-            .body,
-    );
+    assert_eq!(artifact.json_body()["name"], "Token");
+    let record = client
+        .get(&format!(
+            "{}/deployments/{deployment_id}",
+            stack.deployment.url()
+        ))
+        .unwrap()
+        .json_body();
     assert_eq!(
         (record["status"].clone(), record["artifact_id"].clone()),
         (json!("pending"), json!(artifact_id))
@@ -111,7 +106,7 @@ fn run_compiles_records_and_advances_the_deployment() {
         .post_json(&result, &json!({ "status": "deployed", "address": "0x00000000000000000000000000000000000000aa" }))
         .unwrap();
     assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
-    let done = json_of(&done.body);
+    let done = done.json_body();
     assert_eq!(done["status"], "deployed");
     let steps: Vec<&str> = done["steps"]
         .as_array()
@@ -120,15 +115,13 @@ fn run_compiles_records_and_advances_the_deployment() {
         .map(|s| s["step"].as_str().unwrap())
         .collect();
     assert_eq!(steps, ["compile", "record_deployment", "report_result"]);
-    let record = json_of(
-        &client
-            .get(&format!(
-                "{}/deployments/{deployment_id}",
-                stack.deployment.url()
-            ))
-            .unwrap()
-            .body,
-    );
+    let record = client
+        .get(&format!(
+            "{}/deployments/{deployment_id}",
+            stack.deployment.url()
+        ))
+        .unwrap()
+        .json_body();
     assert_eq!(record["status"], "deployed");
     assert_eq!(
         client
@@ -151,7 +144,7 @@ fn invalid_abi_fails_the_compile_step_and_records_no_deployment() {
         .post_json(&format!("{}/runs", stack.orchestrator.url()), &body)
         .unwrap();
     assert_eq!(reply.status, 422);
-    let err = json_of(&reply.body);
+    let err = reply.json_body();
     assert_eq!(err["step"], "compile");
     assert!(
         err["error"]
@@ -161,20 +154,16 @@ fn invalid_abi_fails_the_compile_step_and_records_no_deployment() {
         "{err}"
     );
     assert_eq!(err["run"]["status"], "failed");
-    let records = json_of(
-        &client
-            .get(&format!("{}/deployments", stack.deployment.url()))
-            .unwrap()
-            .body,
-    );
+    let records = client
+        .get(&format!("{}/deployments", stack.deployment.url()))
+        .unwrap()
+        .json_body();
     assert_eq!(records["deployments"], json!([]));
     // The failed run is kept for inspection.
-    let runs = json_of(
-        &client
-            .get(&format!("{}/runs", stack.orchestrator.url()))
-            .unwrap()
-            .body,
-    );
+    let runs = client
+        .get(&format!("{}/runs", stack.orchestrator.url()))
+        .unwrap()
+        .json_body();
     assert_eq!(runs["runs"][0]["error"], err["error"]);
     stack.stop();
 }
@@ -189,7 +178,7 @@ fn unreachable_upstream_fails_the_step_with_502() {
         .post_json(&format!("{}/runs", stack.orchestrator.url()), &token_run())
         .unwrap();
     assert_eq!(reply.status, 502);
-    let err = json_of(&reply.body);
+    let err = reply.json_body();
     assert_eq!(err["step"], "record_deployment");
     assert!(
         err["error"]

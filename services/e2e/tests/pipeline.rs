@@ -3,6 +3,7 @@
 //! blockchain-ledger (+ blockchain-vm), driven by session-orchestrator.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::{free_port, temp_dir};
 use merkle_builder::Proof;
 use serde_json::{json, Value};
 use session_chunker::chunk::{self, Manifest};
@@ -14,14 +15,6 @@ use std::time::{Duration, Instant};
 
 const MASTER_KEY: &str = "5a5b5c5d5e5f606162636465666768696a6b6c6d6e6f70717273747576777879";
 const SESSION: &str = "e2e-session-1";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The processes of the test; killed (they are ours) when the test ends, pass or fail.
 struct Stack {
@@ -138,8 +131,7 @@ impl Stack {
 }
 
 fn temp_root() -> PathBuf {
-    let root = std::env::temp_dir().join(format!("lucid-e2e-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = PathBuf::from(temp_dir("lucid-e2e"));
     std::fs::create_dir_all(root.join("secrets")).unwrap();
     std::fs::write(
         root.join("secrets/session-master-key"),

@@ -18,7 +18,7 @@
 pub mod tree;
 
 use lucid_runtime::http::respond;
-use lucid_runtime::storage::atomic_write;
+use lucid_runtime::storage::{atomic_write, read_json};
 use lucid_runtime::{App, Context, Env, Request, Response};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -96,16 +96,9 @@ impl Service {
     }
 
     fn load(&self, id: &str) -> Result<StoredTree, Response> {
-        let path = self.path(id)?;
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                Response::error(500, format!("{}: corrupt tree: {e}", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(Response::error(404, format!("no tree {id:?}")))
-            }
-            Err(e) => Err(Response::error(500, format!("{}: {e}", path.display()))),
-        }
+        read_json(&self.path(id)?, "tree")
+            .map_err(|e| Response::error(500, e))?
+            .ok_or_else(|| Response::error(404, format!("no tree {id:?}")))
     }
 
     fn put(&self, id: &str, req: &Request) -> Result<Response, Response> {
@@ -179,8 +172,7 @@ impl App for Service {
     }
 
     fn start(config: Config, _ctx: &Context) -> Result<Self, String> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("MERKLE_DATA_DIR {}: {e}", config.data_dir.display()))?;
+        lucid_runtime::storage::create_data_dir("MERKLE_DATA_DIR", &config.data_dir)?;
         Ok(Service {
             data_dir: config.data_dir,
             write: Mutex::new(()),

@@ -1,12 +1,11 @@
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use merkle_builder::Proof;
 use serde_json::json;
 
 fn server(tag: &str) -> lucid_runtime::RunningServer {
-    let dir = std::env::temp_dir().join(format!("merkle-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    lucid_runtime::spawn::<merkle_builder::Service>(&[("MERKLE_DATA_DIR", dir.to_str().unwrap())])
-        .unwrap()
+    let dir = temp_dir(&format!("merkle-http-{tag}"));
+    lucid_runtime::spawn::<merkle_builder::Service>(&[("MERKLE_DATA_DIR", dir.as_str())]).unwrap()
 }
 
 fn leaf(i: u8) -> String {
@@ -114,9 +113,8 @@ fn bad_input_gets_json_errors() {
 
 #[test]
 fn trees_survive_a_restart() {
-    let dir = std::env::temp_dir().join(format!("merkle-http-restart-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let vars = [("MERKLE_DATA_DIR", dir.to_str().unwrap())];
+    let dir = temp_dir("merkle-http-restart");
+    let vars = [("MERKLE_DATA_DIR", dir.as_str())];
     let s = lucid_runtime::spawn::<merkle_builder::Service>(&vars).unwrap();
     let c = Client::default();
     c.put_json(

@@ -1,12 +1,7 @@
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use merkle_builder::tree;
 use serde_json::{json, Value};
-
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("chain-client-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_string_lossy().into_owned()
-}
 
 fn anchor(session: &str) -> Value {
     let leaves = vec!["aa".repeat(32), "bb".repeat(32)];
@@ -19,17 +14,22 @@ fn anchor(session: &str) -> Value {
 
 #[test]
 fn submits_anchors_keeps_receipts_and_recovers_lost_ones() {
-    let ledger =
-        lucid_runtime::spawn::<blockchain_ledger::Service>(&[("LEDGER_DATA_DIR", &dir("ledger"))])
-            .unwrap();
-    let vm =
-        lucid_runtime::spawn::<blockchain_vm::Service>(&[("VM_DATA_DIR", &dir("vm"))]).unwrap();
+    let ledger = lucid_runtime::spawn::<blockchain_ledger::Service>(&[(
+        "LEDGER_DATA_DIR",
+        &temp_dir("chain-client-http-ledger"),
+    )])
+    .unwrap();
+    let vm = lucid_runtime::spawn::<blockchain_vm::Service>(&[(
+        "VM_DATA_DIR",
+        &temp_dir("chain-client-http-vm"),
+    )])
+    .unwrap();
     let api = lucid_runtime::spawn::<blockchain_api::Service>(&[
         ("LUCID_URL_BLOCKCHAIN_LEDGER", &ledger.url()),
         ("LUCID_URL_BLOCKCHAIN_VM", &vm.url()),
     ])
     .unwrap();
-    let client_dir = dir("client");
+    let client_dir = temp_dir("chain-client-http-client");
     let vars = [
         ("CHAIN_CLIENT_DATA_DIR", client_dir.as_str()),
         ("LUCID_URL_BLOCKCHAIN_API", &api.url()),
@@ -109,7 +109,7 @@ fn submits_anchors_keeps_receipts_and_recovers_lost_ones() {
 
 #[test]
 fn bad_input_and_unreachable_api() {
-    let d = dir("bad");
+    let d = temp_dir("chain-client-http-bad");
     let s = lucid_runtime::spawn::<on_system_chain_client::Service>(&[
         ("CHAIN_CLIENT_DATA_DIR", &d),
         ("LUCID_URL_BLOCKCHAIN_API", "http://127.0.0.1:1"),

@@ -2,6 +2,7 @@
 //! closed port and to a silent server; CORS preflights and headers.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
 use std::net::TcpListener;
 
@@ -50,13 +51,9 @@ struct Stack {
 }
 
 fn stack(tag: &str) -> Stack {
-    let dir = std::env::temp_dir().join(format!("openapi-gateway-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let api = lucid_runtime::spawn::<api_server::Service>(&[(
-        "API_SERVER_DATA_DIR",
-        dir.to_str().unwrap(),
-    )])
-    .unwrap();
+    let dir = temp_dir(&format!("openapi-gateway-{tag}"));
+    let api = lucid_runtime::spawn::<api_server::Service>(&[("API_SERVER_DATA_DIR", dir.as_str())])
+        .unwrap();
     let closed = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

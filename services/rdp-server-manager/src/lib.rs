@@ -24,7 +24,7 @@
 pub mod slots;
 
 use lucid_runtime::ids::{now_unix, random_id};
-use lucid_runtime::storage::JsonFile;
+use lucid_runtime::storage::{write_failed, JsonFile};
 use lucid_runtime::{log, App, Context, Env, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -45,15 +45,6 @@ pub struct Service {
 #[serde(deny_unknown_fields)]
 struct NewSession {
     user: String,
-}
-
-fn refused(e: slots::Refused) -> Response {
-    Response::error(e.status(), e.message())
-}
-
-fn write_failed(e: String) -> Response {
-    log::error("store write failed", json!({ "error": e }));
-    Response::error(500, e)
 }
 
 impl App for Service {
@@ -101,7 +92,7 @@ impl Service {
                         all.create(random_id(), &body.user, self.max_sessions, now_unix())
                     })
                     .map_err(write_failed)?
-                    .map_err(refused)?;
+                    .map_err(Response::refused)?;
                 log::info(
                     "rdp slot created",
                     json!({ "id": slot.id, "user": slot.user, "display": slot.display }),
@@ -146,7 +137,7 @@ impl Service {
                     .store
                     .try_update(|all| all.stop(s[1], now_unix()))
                     .map_err(write_failed)?
-                    .map_err(refused)?;
+                    .map_err(Response::refused)?;
                 log::info(
                     "rdp slot stopped",
                     json!({ "id": slot.id, "user": slot.user }),

@@ -1,6 +1,7 @@
 //! RDP session slots: at most `max` active at once, one active slot per user, each on its own
 //! X display number (xrdp's sesman numbers displays from 10, `X11DisplayOffset`).
 
+use lucid_runtime::http::Refusal;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -39,8 +40,8 @@ pub enum Refused {
     Full(usize),
 }
 
-impl Refused {
-    pub fn status(&self) -> u16 {
+impl Refusal for Refused {
+    fn status(&self) -> u16 {
         match self {
             Refused::Invalid(_) => 422,
             Refused::NotFound(_) => 404,
@@ -49,7 +50,7 @@ impl Refused {
         }
     }
 
-    pub fn message(&self) -> String {
+    fn message(&self) -> String {
         match self {
             Refused::Invalid(m) | Refused::NotFound(m) | Refused::Conflict(m) => m.clone(),
             Refused::Full(max) => format!("all {max} RDP session slots are in use"),

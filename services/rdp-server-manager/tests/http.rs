@@ -1,22 +1,13 @@
 //! HTTP-level tests: the slot limit enforced over HTTP and kept across a restart.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use rdp_server_manager::Service;
-use serde_json::{json, Value};
-
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("lucid-rdp-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_str().unwrap().to_string()
-}
-
-fn json_of(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or(Value::Null)
-}
+use serde_json::json;
 
 #[test]
 fn full_host_refuses_new_sessions_until_one_stops() {
-    let data = dir("limit");
+    let data = temp_dir("lucid-rdp-http-limit");
     let vars = [("RDP_DATA_DIR", data.as_str()), ("RDP_MAX_SESSIONS", "2")];
     let server = lucid_runtime::spawn::<Service>(&vars).unwrap();
     let url = server.url();
@@ -31,7 +22,7 @@ fn full_host_refuses_new_sessions_until_one_stops() {
     assert_eq!(create("bob").status, 201);
     let full = create("carol");
     assert_eq!(full.status, 429);
-    assert!(json_of(&full.body)["error"]
+    assert!(full.json_body()["error"]
         .as_str()
         .unwrap()
         .contains("all 2"));
@@ -48,9 +39,9 @@ fn full_host_refuses_new_sessions_until_one_stops() {
             .status,
         429
     );
-    let id = json_of(&first.body)["id"].as_str().unwrap().to_string();
+    let id = first.json_body()["id"].as_str().unwrap().to_string();
     let stopped = client.delete(&format!("{url}/sessions/{id}")).unwrap();
-    assert_eq!(json_of(&stopped.body)["status"], "stopped");
+    assert_eq!(stopped.json_body()["status"], "stopped");
     assert_eq!(
         client
             .delete(&format!("{url}/sessions/{id}"))
@@ -65,12 +56,10 @@ fn full_host_refuses_new_sessions_until_one_stops() {
             .status,
         201
     );
-    let list = json_of(
-        &client
-            .get(&format!("{url}/sessions?status=active"))
-            .unwrap()
-            .body,
-    );
+    let list = client
+        .get(&format!("{url}/sessions?status=active"))
+        .unwrap()
+        .json_body();
     assert_eq!(list["active"], 2);
     assert_eq!(list["sessions"].as_array().unwrap().len(), 2);
     server.stop();
@@ -78,7 +67,9 @@ fn full_host_refuses_new_sessions_until_one_stops() {
 
 #[test]
 fn bad_requests_are_refused() {
-    let server = lucid_runtime::spawn::<Service>(&[("RDP_DATA_DIR", &dir("bad"))]).unwrap();
+    let server =
+        lucid_runtime::spawn::<Service>(&[("RDP_DATA_DIR", &temp_dir("lucid-rdp-http-bad"))])
+            .unwrap();
     let url = server.url();
     let client = Client::default();
     assert_eq!(
@@ -113,7 +104,7 @@ fn bad_requests_are_refused() {
         400
     );
     assert_eq!(
-        json_of(&client.get(&format!("{url}/sessions")).unwrap().body)["max_sessions"],
+        client.get(&format!("{url}/sessions")).unwrap().json_body()["max_sessions"],
         5
     );
     server.stop();
@@ -122,7 +113,7 @@ fn bad_requests_are_refused() {
 #[test]
 fn out_of_range_limit_is_a_configuration_error() {
     let err = lucid_runtime::spawn::<Service>(&[
-        ("RDP_DATA_DIR", &dir("cfg")),
+        ("RDP_DATA_DIR", &temp_dir("lucid-rdp-http-cfg")),
         ("RDP_MAX_SESSIONS", "0"),
     ])
     .err()

@@ -165,7 +165,7 @@ pub trait Refusal {
 
 impl Response {
     /// The JSON error answering a domain refusal: its status, `{"error": its message}`.
-    pub fn refused(refusal: impl Refusal) -> Self {
+    pub fn refused<R: Refusal>(refusal: R) -> Self {
         Self::error(refusal.status(), refusal.message())
     }
 }

@@ -33,6 +33,24 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// Reads the JSON document at `path`: `Ok(None)` when there is none, an error naming the path
+/// when it cannot be read or does not parse as the `what` it should hold.
+pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>, String> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("{}: corrupt {what}: {e}", path.display())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Writes `value` as pretty JSON to `path` with [`atomic_write`]; a failed write names the path.
+pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), String> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| e.to_string())?;
+    atomic_write(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Creates the data directory a service got from its required volume variable `var`
 /// (e.g. `CHUNKER_DATA_DIR`); the error names the variable and the path.
 pub fn create_data_dir(var: &str, dir: &Path) -> Result<(), String> {
@@ -169,6 +187,21 @@ mod tests {
         assert!(err.starts_with("X_DATA_DIR "), "{err}");
         create_data_dir("X_DATA_DIR", &dir.join("a/b")).unwrap();
         assert!(dir.join("a/b").is_dir());
+    }
+
+    #[test]
+    fn json_document_round_trip_missing_and_corrupt() {
+        let dir = tempdir("doc");
+        let path = dir.join("manifest.json");
+        assert_eq!(read_json::<Vec<u32>>(&path, "manifest"), Ok(None));
+        write_json(&path, &vec![1u32, 2]).unwrap();
+        assert_eq!(
+            read_json::<Vec<u32>>(&path, "manifest"),
+            Ok(Some(vec![1, 2]))
+        );
+        fs::write(&path, b"[1,").unwrap();
+        let err = read_json::<Vec<u32>>(&path, "manifest").unwrap_err();
+        assert!(err.contains("manifest.json: corrupt manifest"), "{err}");
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Helpers shared by the tests of every service (feature `testing`, enabled from
-//! `[dev-dependencies]` only): scratch directories, free ports, stub HTTP servers.
+//! `[dev-dependencies]` only): scratch directories, free ports, stub HTTP and TCP echo servers.
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
 /// A scratch directory path `<tmp>/<name>-<pid>`, ready to be a `*_DATA_DIR` value. Whatever an
@@ -43,6 +43,25 @@ pub fn http_stub(status_line: &'static str) -> String {
     url
 }
 
+/// A TCP echo server on `addr` (port 0 picks one): every connection gets back what it sends.
+pub fn tcp_echo(addr: &str) -> SocketAddr {
+    let listener = TcpListener::bind(addr).expect("cannot bind the echo server");
+    let local = listener.local_addr().expect("echo server has no address");
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    local
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,6 +74,16 @@ mod tests {
         let again = temp_dir("lucid-testing-leftover");
         assert_eq!(first, again);
         assert!(!std::path::Path::new(&again).exists());
+    }
+
+    #[test]
+    fn tcp_echo_sends_back_what_it_receives() {
+        let addr = tcp_echo("127.0.0.1:0");
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"ping").unwrap();
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"ping");
     }
 
     #[test]

@@ -1,32 +1,15 @@
 //! server-tools probing a real api-server, a closed port and a server whose /health fails.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::{http_stub, temp_dir};
 use serde_json::Value;
-use std::io::{Read, Write};
 use std::net::TcpListener;
-
-/// Answers every request with HTTP 500.
-fn failing_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
-            let _ = s.write_all(b"HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-        }
-    });
-    url
-}
 
 #[test]
 fn status_table_shows_each_service_state() {
-    let dir = std::env::temp_dir().join(format!("server-tools-{}", std::process::id()));
-    let api = lucid_runtime::spawn::<api_server::Service>(&[(
-        "API_SERVER_DATA_DIR",
-        dir.to_str().unwrap(),
-    )])
-    .unwrap();
+    let dir = temp_dir("server-tools");
+    let api = lucid_runtime::spawn::<api_server::Service>(&[("API_SERVER_DATA_DIR", dir.as_str())])
+        .unwrap();
     let closed = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -34,7 +17,7 @@ fn status_table_shows_each_service_state() {
     let catalog = format!(
         "api-server={},tor-proxy=http://{closed},session-recorder={}",
         api.url(),
-        failing_server()
+        http_stub("500 Internal Server Error")
     );
     let tools = lucid_runtime::spawn::<server_tools::Service>(&[
         ("LUCID_CATALOG", &catalog),

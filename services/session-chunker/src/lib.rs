@@ -24,7 +24,7 @@ pub mod chunk;
 use chunk::{ChunkInfo, Manifest};
 use lucid_runtime::client::Client;
 use lucid_runtime::http::respond;
-use lucid_runtime::storage::atomic_write;
+use lucid_runtime::storage::{atomic_write, read_json, write_json};
 use lucid_runtime::{App, Context, Env, Request, Response};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -50,14 +50,8 @@ impl Service {
     }
 
     fn manifest(&self, id: &str) -> Result<Option<Manifest>, Response> {
-        let path = self.dir(id)?.join("manifest.json");
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Response::error(500, format!("{}: corrupt manifest: {e}", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Response::error(500, format!("{}: {e}", path.display()))),
-        }
+        read_json(&self.dir(id)?.join("manifest.json"), "manifest")
+            .map_err(|e| Response::error(500, e))
     }
 
     fn upstream_error(&self, what: &str, e: String) -> Response {
@@ -129,11 +123,7 @@ impl Service {
         }
         // Written last: its presence means every chunk is on disk.
         let manifest = Manifest::new(id, total, self.config.chunk_size, chunks);
-        let path = dir.join("manifest.json");
-        let bytes = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| Response::error(500, e.to_string()))?;
-        atomic_write(&path, &bytes)
-            .map_err(|e| Response::error(500, format!("{}: {e}", path.display())))?;
+        write_json(&dir.join("manifest.json"), &manifest).map_err(|e| Response::error(500, e))?;
         lucid_runtime::log::info(
             "chunked",
             serde_json::json!({ "session_id": id, "bytes": total, "chunks": manifest.chunks.len() }),
@@ -188,8 +178,7 @@ impl App for Service {
     }
 
     fn start(config: Config, _ctx: &Context) -> Result<Self, String> {
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("CHUNKER_DATA_DIR {}: {e}", config.data_dir.display()))?;
+        lucid_runtime::storage::create_data_dir("CHUNKER_DATA_DIR", &config.data_dir)?;
         Ok(Service {
             config,
             client: Client::new(Duration::from_secs(60)),

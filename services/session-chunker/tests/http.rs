@@ -1,19 +1,14 @@
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use lucid_runtime::RunningServer;
 use session_chunker::chunk::{self, Manifest};
 
-fn temp(tag: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("chunker-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.to_string_lossy().into_owned()
-}
-
 fn pipeline(tag: &str) -> (RunningServer, RunningServer) {
-    let rec_dir = temp(&format!("{tag}-rec"));
+    let rec_dir = temp_dir(&format!("chunker-http-{tag}-rec"));
     let recorder =
         lucid_runtime::spawn::<session_recorder::Service>(&[("RECORDER_DATA_DIR", &rec_dir)])
             .unwrap();
-    let chunk_dir = temp(&format!("{tag}-chunks"));
+    let chunk_dir = temp_dir(&format!("chunker-http-{tag}-chunks"));
     let chunker = lucid_runtime::spawn::<session_chunker::Service>(&[
         ("CHUNKER_DATA_DIR", &chunk_dir),
         ("LUCID_URL_SESSION_RECORDER", &recorder.url()),
@@ -148,7 +143,7 @@ fn chunk_size_outside_8_to_16_mib_is_a_configuration_error() {
 #[test]
 fn unreachable_recorder_is_a_502() {
     let chunker = lucid_runtime::spawn::<session_chunker::Service>(&[
-        ("CHUNKER_DATA_DIR", &temp("unreachable")),
+        ("CHUNKER_DATA_DIR", &temp_dir("chunker-http-unreachable")),
         ("LUCID_URL_SESSION_RECORDER", "http://127.0.0.1:1"),
     ])
     .unwrap();

@@ -26,7 +26,7 @@ pub mod crypto;
 use crypto::MasterKey;
 use lucid_runtime::client::Client;
 use lucid_runtime::http::respond;
-use lucid_runtime::storage::atomic_write;
+use lucid_runtime::storage::{atomic_write, read_json, write_json};
 use lucid_runtime::{App, Context, Env, Request, Response};
 use serde::{Deserialize, Serialize};
 use session_chunker::chunk::Manifest;
@@ -79,14 +79,8 @@ impl Service {
     }
 
     fn manifest(&self, id: &str) -> Result<Option<EncryptedManifest>, Response> {
-        let path = self.dir(id)?.join("manifest.json");
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Response::error(500, format!("{}: corrupt manifest: {e}", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Response::error(500, format!("{}: {e}", path.display()))),
-        }
+        read_json(&self.dir(id)?.join("manifest.json"), "manifest")
+            .map_err(|e| Response::error(500, e))
     }
 
     fn fetch(&self, url: &str) -> Result<Vec<u8>, Response> {
@@ -155,11 +149,7 @@ impl Service {
             chunks,
         };
         // Written last: its presence means every sealed chunk is on disk.
-        let path = dir.join("manifest.json");
-        let bytes = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| Response::error(500, e.to_string()))?;
-        atomic_write(&path, &bytes)
-            .map_err(|e| Response::error(500, format!("{}: {e}", path.display())))?;
+        write_json(&dir.join("manifest.json"), &manifest).map_err(|e| Response::error(500, e))?;
         lucid_runtime::log::info(
             "encrypted",
             serde_json::json!({ "session_id": id, "chunks": manifest.chunks.len() }),
@@ -227,8 +217,7 @@ impl App for Service {
 
     fn start(config: Config, _ctx: &Context) -> Result<Self, String> {
         let master = config.master.ok_or("SESSION_MASTER_KEY missing")?;
-        std::fs::create_dir_all(&config.data_dir)
-            .map_err(|e| format!("ENCRYPTOR_DATA_DIR {}: {e}", config.data_dir.display()))?;
+        lucid_runtime::storage::create_data_dir("ENCRYPTOR_DATA_DIR", &config.data_dir)?;
         Ok(Service {
             data_dir: config.data_dir,
             master,

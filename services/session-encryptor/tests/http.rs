@@ -1,36 +1,33 @@
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use session_encryptor::EncryptedManifest;
 
 const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 const KEY_B: &str = "1f1e1d1c1b1a191817161514131211100f0e0d0c0b0a09080706050403020100";
 
-fn temp(tag: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("encryptor-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.to_string_lossy().into_owned()
-}
-
 #[test]
 fn encrypts_chunks_and_detects_tampering_over_http() {
     let c = Client::default();
-    let recorder =
-        lucid_runtime::spawn::<session_recorder::Service>(&[("RECORDER_DATA_DIR", &temp("rec"))])
-            .unwrap();
+    let recorder = lucid_runtime::spawn::<session_recorder::Service>(&[(
+        "RECORDER_DATA_DIR",
+        &temp_dir("encryptor-http-rec"),
+    )])
+    .unwrap();
     let chunker = lucid_runtime::spawn::<session_chunker::Service>(&[
-        ("CHUNKER_DATA_DIR", &temp("chunks")),
+        ("CHUNKER_DATA_DIR", &temp_dir("encryptor-http-chunks")),
         ("LUCID_URL_SESSION_RECORDER", &recorder.url()),
     ])
     .unwrap();
-    let key_file = std::path::Path::new(&temp("key")).with_extension("hex");
+    let key_file = std::path::Path::new(&temp_dir("encryptor-http-key")).with_extension("hex");
     std::fs::write(&key_file, format!("{KEY_A}\n")).unwrap();
     let encryptor = lucid_runtime::spawn::<session_encryptor::Service>(&[
-        ("ENCRYPTOR_DATA_DIR", &temp("enc")),
+        ("ENCRYPTOR_DATA_DIR", &temp_dir("encryptor-http-enc")),
         ("SESSION_MASTER_KEY_FILE", key_file.to_str().unwrap()),
         ("LUCID_URL_SESSION_CHUNKER", &chunker.url()),
     ])
     .unwrap();
     let other_key = lucid_runtime::spawn::<session_encryptor::Service>(&[
-        ("ENCRYPTOR_DATA_DIR", &temp("enc-b")),
+        ("ENCRYPTOR_DATA_DIR", &temp_dir("encryptor-http-enc-b")),
         ("SESSION_MASTER_KEY", KEY_B),
         ("LUCID_URL_SESSION_CHUNKER", &chunker.url()),
     ])

@@ -26,8 +26,9 @@
 
 pub mod registry;
 
+use lucid_runtime::http::Refusal;
 use lucid_runtime::ids::now_unix;
-use lucid_runtime::storage::JsonFile;
+use lucid_runtime::storage::{write_failed, JsonFile};
 use lucid_runtime::{log, App, Context, Env, Request, Response};
 use registry::{Host, Registry};
 use serde::Deserialize;
@@ -56,15 +57,6 @@ struct NewHost {
 #[serde(deny_unknown_fields)]
 struct NewAssignment {
     session_id: String,
-}
-
-fn refused(e: registry::Refused) -> Response {
-    Response::error(e.status(), e.message())
-}
-
-fn write_failed(e: String) -> Response {
-    log::error("store write failed", json!({ "error": e }));
-    Response::error(500, e)
 }
 
 impl App for Service {
@@ -119,7 +111,7 @@ impl Service {
                     .store
                     .try_update(|r| r.register(&body.host_id, &body.address, body.capacity, now))
                     .map_err(write_failed)?
-                    .map_err(refused)?;
+                    .map_err(Response::refused)?;
                 log::info(
                     "host registered",
                     json!({ "host_id": host.host_id, "capacity": host.capacity, "new": new }),
@@ -146,7 +138,7 @@ impl Service {
                     .store
                     .try_update(|r| r.heartbeat(s[1], now))
                     .map_err(write_failed)?
-                    .map_err(refused)?;
+                    .map_err(Response::refused)?;
                 Ok(Response::json(200, &self.view(&host, now)))
             }
             ("DELETE", s) if s.len() == 2 && s[0] == "hosts" => {
@@ -154,7 +146,7 @@ impl Service {
                     .store
                     .try_update(|r| r.deregister(s[1]))
                     .map_err(write_failed)?
-                    .map_err(refused)?;
+                    .map_err(Response::refused)?;
                 log::info("host deregistered", json!({ "host_id": host.host_id }));
                 Ok(Response::json(200, &self.view(&host, now)))
             }
@@ -169,7 +161,7 @@ impl Service {
                             "session not assigned",
                             json!({ "session_id": body.session_id, "reason": e.message() }),
                         );
-                        refused(e)
+                        Response::refused(e)
                     })?;
                 if new {
                     log::info(
@@ -193,7 +185,7 @@ impl Service {
                     .store
                     .try_update(|r| r.release(s[1]))
                     .map_err(write_failed)?
-                    .map_err(refused)?;
+                    .map_err(Response::refused)?;
                 log::info(
                     "session released",
                     json!({ "session_id": a.session_id, "host_id": a.host_id }),

@@ -5,6 +5,7 @@
 //! then most free slots, then host id (so the choice is deterministic). A host is live while its
 //! last heartbeat (or registration) is at most `timeout` seconds old.
 
+use lucid_runtime::http::Refusal;
 use lucid_runtime::ident;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
@@ -58,8 +59,8 @@ pub enum Refused {
     NoCapacity,
 }
 
-impl Refused {
-    pub fn status(&self) -> u16 {
+impl Refusal for Refused {
+    fn status(&self) -> u16 {
         match self {
             Refused::Invalid(_) => 422,
             Refused::NotFound(_) => 404,
@@ -68,7 +69,7 @@ impl Refused {
         }
     }
 
-    pub fn message(&self) -> String {
+    fn message(&self) -> String {
         match self {
             Refused::Invalid(m) | Refused::NotFound(m) | Refused::Conflict(m) => m.clone(),
             Refused::NoCapacity => "no live session host has free capacity".into(),

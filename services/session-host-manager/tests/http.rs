@@ -1,22 +1,13 @@
 //! HTTP-level tests: hosts register, sessions are spread over them, state survives a restart.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::temp_dir;
 use serde_json::{json, Value};
 use session_host_manager::Service;
 
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("lucid-hosts-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_str().unwrap().to_string()
-}
-
-fn json_of(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or(Value::Null)
-}
-
 #[test]
 fn sessions_are_spread_over_hosts_until_capacity_runs_out() {
-    let data = dir("assign");
+    let data = temp_dir("lucid-hosts-http-assign");
     let server = lucid_runtime::spawn::<Service>(&[("HOSTS_DATA_DIR", &data)]).unwrap();
     let url = server.url();
     let client = Client::default();
@@ -39,7 +30,7 @@ fn sessions_are_spread_over_hosts_until_capacity_runs_out() {
         .map(|s| {
             let r = assign(s);
             assert_eq!(r.status, 201);
-            json_of(&r.body)["host_id"].as_str().unwrap().to_string()
+            r.json_body()["host_id"].as_str().unwrap().to_string()
         })
         .collect();
     assert_eq!(hosts, ["host-b", "host-a", "host-b"]);
@@ -61,7 +52,10 @@ fn sessions_are_spread_over_hosts_until_capacity_runs_out() {
 
     let server = lucid_runtime::spawn::<Service>(&[("HOSTS_DATA_DIR", &data)]).unwrap();
     let url = server.url();
-    let a = json_of(&client.get(&format!("{url}/assignments/s2")).unwrap().body);
+    let a = client
+        .get(&format!("{url}/assignments/s2"))
+        .unwrap()
+        .json_body();
     assert_eq!(a["host_id"], "host-a");
     assert_eq!(
         client
@@ -84,8 +78,8 @@ fn sessions_are_spread_over_hosts_until_capacity_runs_out() {
             b"",
         )
         .unwrap();
-    assert_eq!(json_of(&hb.body)["alive"], true);
-    let listed = json_of(&client.get(&format!("{url}/hosts")).unwrap().body);
+    assert_eq!(hb.json_body()["alive"], true);
+    let listed = client.get(&format!("{url}/hosts")).unwrap().json_body();
     assert_eq!(listed["hosts"].as_array().unwrap().len(), 1);
     assert_eq!(listed["hosts"][0]["free"], 0);
     server.stop();
@@ -93,7 +87,9 @@ fn sessions_are_spread_over_hosts_until_capacity_runs_out() {
 
 #[test]
 fn bad_requests_are_refused() {
-    let server = lucid_runtime::spawn::<Service>(&[("HOSTS_DATA_DIR", &dir("bad"))]).unwrap();
+    let server =
+        lucid_runtime::spawn::<Service>(&[("HOSTS_DATA_DIR", &temp_dir("lucid-hosts-http-bad"))])
+            .unwrap();
     let url = server.url();
     let client = Client::default();
     let post = |path: &str, body: Value| {

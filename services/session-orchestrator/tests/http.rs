@@ -1,29 +1,12 @@
 //! The orchestrator against the real services, started in-process.
 
 use lucid_runtime::client::Client;
-use lucid_runtime::{App, BaseConfig, Context, Env, RunningServer};
+use lucid_runtime::testing::{free_port, temp_dir};
+use lucid_runtime::RunningServer;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
-
-fn dir(tag: &str) -> String {
-    let d = std::env::temp_dir().join(format!("orchestrator-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d.to_string_lossy().into_owned()
-}
-
-/// Like `lucid_runtime::spawn`, on a chosen port (to bring a service up after its clients).
-fn serve_on<A: App>(port: u16, vars: &[(&str, &str)]) -> RunningServer {
-    let mut env = Env::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-    let mut base = BaseConfig::read(&mut env, A::MAX_BODY_BYTES);
-    base.port = port;
-    base.bind = [127, 0, 0, 1].into();
-    let config = A::config(&mut env);
-    assert!(env.errors().is_empty(), "{:?}", env.errors());
-    let ctx = Context::new("test");
-    lucid_runtime::serve(A::start(config, &ctx).unwrap(), &base, vec![], &ctx).unwrap()
-}
 
 struct Pipeline {
     servers: Vec<RunningServer>,
@@ -38,33 +21,39 @@ fn pipeline(tag: &str, with_chain_client: bool) -> Pipeline {
     let spawn_err = |e: String| panic!("{e}");
     let recorder = lucid_runtime::spawn::<session_recorder::Service>(&[(
         "RECORDER_DATA_DIR",
-        &dir(&format!("{tag}-rec")),
+        &temp_dir(&format!("orchestrator-http-{tag}-rec")),
     )])
     .unwrap_or_else(spawn_err);
     let chunker = lucid_runtime::spawn::<session_chunker::Service>(&[
-        ("CHUNKER_DATA_DIR", &dir(&format!("{tag}-chunks"))),
+        (
+            "CHUNKER_DATA_DIR",
+            &temp_dir(&format!("orchestrator-http-{tag}-chunks")),
+        ),
         ("LUCID_URL_SESSION_RECORDER", &recorder.url()),
     ])
     .unwrap_or_else(spawn_err);
     let encryptor = lucid_runtime::spawn::<session_encryptor::Service>(&[
-        ("ENCRYPTOR_DATA_DIR", &dir(&format!("{tag}-enc"))),
+        (
+            "ENCRYPTOR_DATA_DIR",
+            &temp_dir(&format!("orchestrator-http-{tag}-enc")),
+        ),
         ("SESSION_MASTER_KEY", KEY),
         ("LUCID_URL_SESSION_CHUNKER", &chunker.url()),
     ])
     .unwrap_or_else(spawn_err);
     let merkle = lucid_runtime::spawn::<merkle_builder::Service>(&[(
         "MERKLE_DATA_DIR",
-        &dir(&format!("{tag}-merkle")),
+        &temp_dir(&format!("orchestrator-http-{tag}-merkle")),
     )])
     .unwrap_or_else(spawn_err);
     let ledger = lucid_runtime::spawn::<blockchain_ledger::Service>(&[(
         "LEDGER_DATA_DIR",
-        &dir(&format!("{tag}-ledger")),
+        &temp_dir(&format!("orchestrator-http-{tag}-ledger")),
     )])
     .unwrap_or_else(spawn_err);
     let vm = lucid_runtime::spawn::<blockchain_vm::Service>(&[(
         "VM_DATA_DIR",
-        &dir(&format!("{tag}-vm")),
+        &temp_dir(&format!("orchestrator-http-{tag}-vm")),
     )])
     .unwrap_or_else(spawn_err);
     let api = lucid_runtime::spawn::<blockchain_api::Service>(&[
@@ -72,15 +61,14 @@ fn pipeline(tag: &str, with_chain_client: bool) -> Pipeline {
         ("LUCID_URL_BLOCKCHAIN_VM", &vm.url()),
     ])
     .unwrap_or_else(spawn_err);
-    let chain_client_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let chain_client_port = free_port();
     let chain_api = api.url();
     let chain_client_url = format!("http://127.0.0.1:{chain_client_port}");
     let orchestrator = lucid_runtime::spawn::<session_orchestrator::Service>(&[
-        ("ORCHESTRATOR_DATA_DIR", &dir(&format!("{tag}-orch"))),
+        (
+            "ORCHESTRATOR_DATA_DIR",
+            &temp_dir(&format!("orchestrator-http-{tag}-orch")),
+        ),
         ("LUCID_URL_SESSION_RECORDER", &recorder.url()),
         ("LUCID_URL_SESSION_CHUNKER", &chunker.url()),
         ("LUCID_URL_SESSION_ENCRYPTOR", &encryptor.url()),
@@ -114,14 +102,15 @@ fn pipeline(tag: &str, with_chain_client: bool) -> Pipeline {
 
 impl Pipeline {
     fn start_chain_client(&mut self, tag: &str) {
-        let d = dir(&format!("{tag}-client"));
-        let server = serve_on::<on_system_chain_client::Service>(
+        let d = temp_dir(&format!("orchestrator-http-{tag}-client"));
+        let server = lucid_runtime::spawn_on::<on_system_chain_client::Service>(
             self.chain_client_port,
             &[
                 ("CHAIN_CLIENT_DATA_DIR", &d),
                 ("LUCID_URL_BLOCKCHAIN_API", &self.chain_api),
             ],
-        );
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         self.servers.push(server);
     }
 

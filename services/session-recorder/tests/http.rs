@@ -1,14 +1,9 @@
 use lucid_runtime::client::Client;
-
-fn data_dir(tag: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("recorder-http-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir.to_string_lossy().into_owned()
-}
+use lucid_runtime::testing::temp_dir;
 
 #[test]
 fn records_in_pieces_and_serves_ranges() {
-    let dir = data_dir("pieces");
+    let dir = temp_dir("recorder-http-pieces");
     let server =
         lucid_runtime::spawn::<session_recorder::Service>(&[("RECORDER_DATA_DIR", &dir)]).unwrap();
     let (url, c) = (server.url(), Client::default());
@@ -56,7 +51,7 @@ fn records_in_pieces_and_serves_ranges() {
 
 #[test]
 fn bad_input_gets_json_errors() {
-    let dir = data_dir("bad");
+    let dir = temp_dir("recorder-http-bad");
     let server = lucid_runtime::spawn::<session_recorder::Service>(&[
         ("RECORDER_DATA_DIR", &dir),
         ("LUCID_MAX_BODY_BYTES", "1000"),

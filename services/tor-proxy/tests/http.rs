@@ -2,29 +2,11 @@
 //! echo server, its HTTP API, and chaining through a second tor-proxy acting as the upstream.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::tcp_echo;
 use lucid_runtime::RunningServer;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
-
-/// A TCP echo server on `addr` (port 0): answers every connection with what it receives.
-fn echo_server(addr: &str) -> std::net::SocketAddr {
-    let listener = TcpListener::bind(addr).unwrap();
-    let local = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    local
-}
 
 struct Proxy {
     server: RunningServer,
@@ -102,7 +84,7 @@ fn assert_echoes(s: &mut TcpStream) {
 
 #[test]
 fn connect_by_ipv4_relays_to_the_destination() {
-    let echo = echo_server("127.0.0.1:0");
+    let echo = tcp_echo("127.0.0.1:0");
     let p = proxy(&[]);
     let mut s = open(&p.socks);
     no_auth(&mut s);
@@ -114,7 +96,7 @@ fn connect_by_ipv4_relays_to_the_destination() {
 
 #[test]
 fn connect_by_ipv6_and_by_domain_name() {
-    let echo6 = echo_server("[::1]:0");
+    let echo6 = tcp_echo("[::1]:0");
     let p = proxy(&[]);
     let mut s = open(&p.socks);
     no_auth(&mut s);
@@ -124,7 +106,7 @@ fn connect_by_ipv6_and_by_domain_name() {
     assert_eq!(request(&mut s, 1, &addr), 0x00);
     assert_echoes(&mut s);
 
-    let echo4 = echo_server("127.0.0.1:0");
+    let echo4 = tcp_echo("127.0.0.1:0");
     let mut s = open(&p.socks);
     no_auth(&mut s);
     assert_eq!(request(&mut s, 1, &domain("localhost", echo4.port())), 0x00);
@@ -158,7 +140,7 @@ fn closed_port_is_connection_refused_and_bind_is_not_supported() {
 
 #[test]
 fn login_is_required_checked_and_then_relays() {
-    let echo = echo_server("127.0.0.1:0");
+    let echo = tcp_echo("127.0.0.1:0");
     let p = proxy(&[("TOR_PROXY_CREDENTIALS", "alice:correct horse\nbob:battery")]);
 
     // Offering only "no authentication" gets 0xFF.
@@ -193,7 +175,7 @@ fn login_is_required_checked_and_then_relays() {
 
 #[test]
 fn destinations_outside_the_allowlist_get_reply_0x02() {
-    let echo = echo_server("127.0.0.1:0");
+    let echo = tcp_echo("127.0.0.1:0");
     let p = proxy(&[("TOR_PROXY_ALLOW_PORTS", "1-1000")]);
     let mut s = open(&p.socks);
     no_auth(&mut s);
@@ -216,7 +198,7 @@ fn destinations_outside_the_allowlist_get_reply_0x02() {
 
 #[test]
 fn chains_through_an_upstream_socks_proxy_with_credentials() {
-    let echo = echo_server("127.0.0.1:0");
+    let echo = tcp_echo("127.0.0.1:0");
     let upstream = proxy(&[("TOR_PROXY_CREDENTIALS", "front:pw")]);
     let front = proxy(&[
         ("TOR_UPSTREAM_SOCKS", upstream.socks.as_str()),
@@ -253,7 +235,7 @@ fn chains_through_an_upstream_socks_proxy_with_credentials() {
 
 #[test]
 fn chaining_with_wrong_upstream_credentials_is_a_general_failure() {
-    let echo = echo_server("127.0.0.1:0");
+    let echo = tcp_echo("127.0.0.1:0");
     let upstream = proxy(&[("TOR_PROXY_CREDENTIALS", "front:pw")]);
     let front = proxy(&[
         ("TOR_UPSTREAM_SOCKS", upstream.socks.as_str()),

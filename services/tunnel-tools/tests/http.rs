@@ -1,28 +1,11 @@
 //! tunnel-tools forwarding to a local TCP echo server, directly and through a spawned tor-proxy.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::tcp_echo;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
-
-fn echo_server() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for mut s in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    addr
-}
 
 fn status(url: &str) -> Value {
     Client::default()
@@ -65,7 +48,7 @@ fn wait_for(url: &str, check: impl Fn(&Value) -> bool) -> Value {
 
 #[test]
 fn forwards_connections_to_the_target_and_counts_bytes() {
-    let echo = echo_server();
+    let echo = tcp_echo("127.0.0.1:0").to_string();
     let (server, st) = tunnel(&[("TUNNEL_TARGET", &echo)]);
     let listen = st["listen"].as_str().unwrap().to_string();
     assert_eq!(round_trip(&listen, b"hello tunnel"), b"hello tunnel");
@@ -80,7 +63,7 @@ fn forwards_connections_to_the_target_and_counts_bytes() {
 
 #[test]
 fn forwards_through_tor_proxy_socks_with_credentials() {
-    let echo = echo_server();
+    let echo = tcp_echo("127.0.0.1:0").to_string();
     let proxy = lucid_runtime::spawn::<tor_proxy::Service>(&[
         ("LUCID_BIND", "127.0.0.1"),
         ("TOR_PROXY_SOCKS_PORT", "0"),
@@ -113,7 +96,7 @@ fn forwards_through_tor_proxy_socks_with_credentials() {
 
 #[test]
 fn a_refusing_proxy_closes_the_client_and_counts_a_failure() {
-    let echo = echo_server();
+    let echo = tcp_echo("127.0.0.1:0").to_string();
     let proxy = lucid_runtime::spawn::<tor_proxy::Service>(&[
         ("LUCID_BIND", "127.0.0.1"),
         ("TOR_PROXY_SOCKS_PORT", "0"),

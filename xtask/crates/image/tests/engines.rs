@@ -73,19 +73,14 @@ fn oci_image(layout: &Layout, index_digest: &str, platform: Platform) -> (Value,
         .find(|m| m.platform().as_ref().unwrap().architecture().to_string() == platform.arch())
         .unwrap();
     let manifest =
-        ImageManifest::from_reader(&layout.read_blob(m.digest().as_ref()).unwrap()[..])
-            .unwrap();
+        ImageManifest::from_reader(&layout.read_blob(m.digest().as_ref()).unwrap()[..]).unwrap();
     let config_bytes = layout
         .read_blob(manifest.config().digest().as_ref())
         .unwrap();
     ImageConfiguration::from_reader(&config_bytes[..]).unwrap();
     let mut tree = Tree::new();
     for l in manifest.layers() {
-        apply_layer(
-            &mut tree,
-            &layout.read_blob(l.digest().as_ref()).unwrap(),
-        )
-        .unwrap();
+        apply_layer(&mut tree, &layout.read_blob(l.digest().as_ref()).unwrap()).unwrap();
     }
     (serde_json::from_slice(&config_bytes).unwrap(), tree)
 }

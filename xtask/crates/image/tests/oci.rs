@@ -75,9 +75,7 @@ fn image_follows_the_content_contract() {
         let man = manifest(&layout, m.digest().as_ref());
         base_layers.push(man.layers()[0].digest().to_string());
         let config = ImageConfiguration::from_reader(
-            &layout
-                .read_blob(man.config().digest().as_ref())
-                .unwrap()[..],
+            &layout.read_blob(man.config().digest().as_ref()).unwrap()[..],
         )
         .unwrap();
         let c = config.config().as_ref().unwrap();
@@ -114,11 +112,7 @@ fn image_follows_the_content_contract() {
         assert_eq!(config.created().as_deref(), Some("2023-11-14T22:13:20Z"));
         let mut tree = Tree::new();
         for l in man.layers() {
-            apply_layer(
-                &mut tree,
-                &layout.read_blob(l.digest().as_ref()).unwrap(),
-            )
-            .unwrap();
+            apply_layer(&mut tree, &layout.read_blob(l.digest().as_ref()).unwrap()).unwrap();
         }
         let bin = &tree["usr/local/bin/tor-proxy"];
         assert_eq!(
@@ -194,5 +188,56 @@ fn skopeo_and_umoci_read_the_layout() {
     assert!(
         refs.contains(&image.ref_name) && refs.contains("api-server-0.1.0-test"),
         "{refs}"
+    );
+}
+
+#[test]
+fn imports_an_oci_archive_like_buildx_writes() {
+    let ws = common::workspace();
+    let dir = tempfile::tempdir().unwrap();
+    let oci = dir.path().join("oci");
+    let layout = Layout::open(&oci).unwrap();
+    let base = common::base(&layout);
+    let info = common::build_info(&base);
+    let image = common::build(&layout, dir.path(), &ws, "openapi-server", &info, &base);
+    let archive = dir.path().join("openapi-server.tar");
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--preserve-digests",
+            &format!("oci:{}:{}", oci.display(), image.ref_name),
+            &format!("oci-archive:{}", archive.display()),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let other = Layout::open(&dir.path().join("imported")).unwrap();
+    let imported = lucid_image::docker::import_oci_archive(
+        &other,
+        &std::fs::read(&archive).unwrap(),
+        "openapi-server",
+        "openapi-server-x",
+    )
+    .unwrap();
+    assert_eq!(imported.digest, image.digest);
+    let platforms: Vec<&str> = imported
+        .platforms
+        .iter()
+        .map(|p| p.platform.as_str())
+        .collect();
+    assert_eq!(platforms, ["linux/arm64", "linux/amd64"]);
+    assert_eq!(
+        other
+            .find("openapi-server-x")
+            .unwrap()
+            .unwrap()
+            .digest()
+            .to_string(),
+        image.digest
     );
 }
