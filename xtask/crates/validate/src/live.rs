@@ -70,8 +70,20 @@ pub fn run(input: &LiveInput) -> LiveReport {
         args.push("-f".into());
         args.push(f.display().to_string());
     }
-    let result = prepare(input, &mut report, &mut args).and_then(|env| {
+    let mut expected = Vec::new();
+    let result = prepare(input, &mut report, &mut args, &mut expected).and_then(|env| {
         let outcome = measure(&args, &env, &mut report);
+        for service in &expected {
+            if !report.services.iter().any(|s| &s.service == service) {
+                report.findings.push(
+                    Finding::error(
+                        Check::Live,
+                        "no container was started (a dependency never turned healthy?)",
+                    )
+                    .service(service.clone()),
+                );
+            }
+        }
         // Always tear down, then report the first error.
         let down = compose_cmd(&args, &env, &["down", "-v", "--remove-orphans", "-t", "10"]);
         outcome.and(down)
@@ -87,6 +99,7 @@ fn prepare(
     input: &LiveInput,
     report: &mut LiveReport,
     args: &mut Vec<String>,
+    expected: &mut Vec<String>,
 ) -> Result<Vec<(String, String)>, String> {
     let _ = std::fs::remove_dir_all(&input.scratch);
     let data = input.scratch.join("data");
@@ -119,6 +132,7 @@ fn prepare(
         prepare_mounts(&value, &env, &secrets)?;
         let doc = compose::parse(&file.display().to_string(), &text, &images);
         for s in &doc.services {
+            expected.push(s.name.clone());
             if s.name == lucid_plan::MONGODB {
                 has_mongodb = true;
                 continue;
@@ -257,8 +271,9 @@ fn prepare_mounts(
         for (name, _) in secrets {
             let name = scalar(name).unwrap_or_default();
             let path = secrets_dir.join(&name);
-            // A throw-away value: the stack only has to start.
-            let content = format!("validate-{}-{name}\n", std::process::id());
+            // A throw-away value that every secret format of the stack accepts (64 hex digits:
+            // the session master key; at least 32 bytes: an HS256 JWT key).
+            let content = random_hex(32)?;
             std::fs::write(&path, content).map_err(|e| format!("{}: {e}", path.display()))?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
@@ -266,6 +281,14 @@ fn prepare_mounts(
         }
     }
     Ok(())
+}
+
+fn random_hex(bytes: usize) -> Result<String, String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("/dev/urandom: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn load(layout: &Path, tag: &str, reference: &str) -> Result<(), String> {
@@ -398,7 +421,7 @@ fn measure(
         }
         if !refused {
             report.findings.push(f(format!(
-                "{name}: /bin/sh could be executed: {shell_exec}"
+                "{name}: no proof that /bin/sh is absent: {shell_exec}"
             )));
         }
         if processes.is_some_and(|n| n >= MAX_PROCESSES) {
@@ -429,9 +452,11 @@ fn try_shell(id: &str) -> (String, bool) {
     {
         Err(e) => (format!("docker exec: {e}"), false),
         Ok(out) => {
-            let text = String::from_utf8_lossy(&out.stderr)
+            // The 20.10 client prints the runtime's refusal on stdout.
+            let both = [out.stdout, out.stderr].concat();
+            let text = String::from_utf8_lossy(&both)
                 .lines()
-                .next()
+                .find(|l| !l.trim().is_empty())
                 .unwrap_or("")
                 .trim()
                 .to_string();

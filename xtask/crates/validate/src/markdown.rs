@@ -26,6 +26,16 @@ fn short(digest: &str) -> String {
     digest.chars().take(19).collect()
 }
 
+/// `debian-lock:<64 hex>` -> `debian-lock:<12 hex>` (the JSON keeps the whole name).
+fn short_name(name: &str) -> String {
+    match name.rsplit_once(':') {
+        Some((n, h)) if h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            format!("{n}:{}", &h[..12])
+        }
+        _ => name.to_string(),
+    }
+}
+
 fn mark(ok: bool) -> &'static str {
     if ok {
         "✅"
@@ -79,7 +89,7 @@ fn platform_row(out: &mut String, image: &ImageReport, p: &PlatformReport) {
         .collect();
     let base = format!(
         "{} `{}`",
-        p.base_name.clone().unwrap_or_else(|| "?".into()),
+        short_name(p.base_name.as_deref().unwrap_or("?")),
         short(p.base_digest.as_deref().unwrap_or("?"))
     );
     let _ = writeln!(
@@ -356,7 +366,12 @@ pub fn render(r: &Report) -> String {
                         .map(|t| format!("{t:.1} s"))
                         .unwrap_or_else(|| "-".into()),
                     mark(sv.shell_refused),
-                    sv.shell_exec.replace('|', "\\|"),
+                    // The full answer is in the JSON; the table keeps the verdict.
+                    if sv.shell_refused {
+                        "refused: no /bin/sh in the container".to_string()
+                    } else {
+                        sv.shell_exec.replace('|', "\\|")
+                    },
                     sv.processes
                         .map(|n| n.to_string())
                         .unwrap_or_else(|| "?".into())
