@@ -50,7 +50,10 @@ fn write_result(ctx: &Ctx, name: &str, value: &serde_json::Value) -> Result<()> 
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!("{name}.json"));
     std::fs::write(&path, serde_json::to_string_pretty(value)? + "\n")?;
-    println!("\nwritten: {}", path.strip_prefix(&ctx.root).unwrap_or(&path).display());
+    println!(
+        "\nwritten: {}",
+        path.strip_prefix(&ctx.root).unwrap_or(&path).display()
+    );
     Ok(())
 }
 
@@ -59,12 +62,16 @@ fn write_result(ctx: &Ctx, name: &str, value: &serde_json::Value) -> Result<()> 
 fn bench_build(ctx: &Ctx, repeat: usize) -> Result<()> {
     let ws = ctx.workspace()?;
     let services: Vec<_> = ws.services.iter().collect();
-    let opts = CompileOptions { builder: Builder::Auto, dry_run: false };
+    let opts = CompileOptions {
+        builder: Builder::Auto,
+        dry_run: false,
+    };
     let mut per_platform = Vec::new();
     for &platform in &ws.settings.platforms {
         let target_dir = ctx.root.join("target").join(platform.rust_target());
         if target_dir.exists() {
-            std::fs::remove_dir_all(&target_dir).with_context(|| format!("removing {}", target_dir.display()))?;
+            std::fs::remove_dir_all(&target_dir)
+                .with_context(|| format!("removing {}", target_dir.display()))?;
         }
         let started = Instant::now();
         compile(ctx, &ws, &services, &[platform], &opts)?;
@@ -83,18 +90,39 @@ fn bench_build(ctx: &Ctx, repeat: usize) -> Result<()> {
     let arm = ctx.out_dir("bin").join("arm64");
     let mut sizes = Vec::new();
     for s in &ws.services {
-        let size = std::fs::metadata(arm.join(&s.name)).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::metadata(arm.join(&s.name))
+            .map(|m| m.len())
+            .unwrap_or(0);
         sizes.push((s.name.clone(), size));
     }
     let total: u64 = sizes.iter().map(|(_, n)| n).sum();
     let rows: Vec<Vec<String>> = per_platform
         .iter()
-        .map(|p| vec![p["platform"].as_str().unwrap_or("").into(), format!("{:.1} s", p["cold_s"].as_f64().unwrap_or(0.0)), format!("{:.1} s", p["warm_median_s"].as_f64().unwrap_or(0.0))])
+        .map(|p| {
+            vec![
+                p["platform"].as_str().unwrap_or("").into(),
+                format!("{:.1} s", p["cold_s"].as_f64().unwrap_or(0.0)),
+                format!("{:.1} s", p["warm_median_s"].as_f64().unwrap_or(0.0)),
+            ]
+        })
         .collect();
-    println!("{}", ui::table(&["platform", "cold build", "warm build (median)"], &rows));
-    let size_rows: Vec<Vec<String>> = sizes.iter().map(|(n, b)| vec![n.clone(), ui::human_bytes(*b), b.to_string()]).collect();
-    println!("\n{}", ui::table(&["service (arm64)", "size", "bytes"], &size_rows));
-    println!("total arm64: {} ({} binaries)", ui::human_bytes(total), sizes.len());
+    println!(
+        "{}",
+        ui::table(&["platform", "cold build", "warm build (median)"], &rows)
+    );
+    let size_rows: Vec<Vec<String>> = sizes
+        .iter()
+        .map(|(n, b)| vec![n.clone(), ui::human_bytes(*b), b.to_string()])
+        .collect();
+    println!(
+        "\n{}",
+        ui::table(&["service (arm64)", "size", "bytes"], &size_rows)
+    );
+    println!(
+        "total arm64: {} ({} binaries)",
+        ui::human_bytes(total),
+        sizes.len()
+    );
     let result = json!({
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "platforms": per_platform,
@@ -108,16 +136,29 @@ fn bench_build(ctx: &Ctx, repeat: usize) -> Result<()> {
 fn bench_pipeline(ctx: &Ctx) -> Result<()> {
     let sh = xshell::Shell::new()?;
     sh.change_dir(&ctx.root);
-    xshell::cmd!(sh, "cargo build --release --locked -p lucid-e2e --bin pipeline-bench").run()?;
+    xshell::cmd!(
+        sh,
+        "cargo build --release --locked -p lucid-e2e --bin pipeline-bench"
+    )
+    .run()?;
     xshell::cmd!(sh, "cargo build --release --locked -p lucid-e2e --bin pipeline-bench --target aarch64-unknown-linux-musl").run()?;
     let native = ctx.root.join("target/release/pipeline-bench");
-    let arm = ctx.root.join("target/aarch64-unknown-linux-musl/release/pipeline-bench");
+    let arm = ctx
+        .root
+        .join("target/aarch64-unknown-linux-musl/release/pipeline-bench");
     let native_out = xshell::cmd!(sh, "{native}").read()?;
-    let qemu = which::which("qemu-aarch64-static").context("qemu-aarch64-static not found: apt-get install qemu-user-static")?;
+    let qemu = which::which("qemu-aarch64-static")
+        .context("qemu-aarch64-static not found: apt-get install qemu-user-static")?;
     let arm_out = xshell::cmd!(sh, "{qemu} {arm}").read()?;
-    let native_json: serde_json::Value = serde_json::from_str(&native_out).context("pipeline-bench output (x86_64)")?;
-    let arm_json: serde_json::Value = serde_json::from_str(&arm_out).context("pipeline-bench output (aarch64 under qemu)")?;
+    let native_json: serde_json::Value =
+        serde_json::from_str(&native_out).context("pipeline-bench output (x86_64)")?;
+    let arm_json: serde_json::Value =
+        serde_json::from_str(&arm_out).context("pipeline-bench output (aarch64 under qemu)")?;
     println!("x86_64 native:      {native_out}");
     println!("aarch64 under qemu: {arm_out}");
-    write_result(ctx, "pipeline", &json!({ "x86_64_native": native_json, "aarch64_qemu": arm_json }))
+    write_result(
+        ctx,
+        "pipeline",
+        &json!({ "x86_64_native": native_json, "aarch64_qemu": arm_json }),
+    )
 }

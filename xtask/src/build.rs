@@ -58,7 +58,10 @@ pub struct CompileOptions {
 
 impl Default for CompileOptions {
     fn default() -> Self {
-        CompileOptions { builder: Builder::Auto, dry_run: false }
+        CompileOptions {
+            builder: Builder::Auto,
+            dry_run: false,
+        }
     }
 }
 
@@ -70,7 +73,10 @@ impl Build {
             Some(list) => parse_platforms(list).map_err(anyhow::Error::msg)?,
             None => ws.settings.platforms.clone(),
         };
-        let opts = CompileOptions { builder: self.builder, dry_run: self.dry_run };
+        let opts = CompileOptions {
+            builder: self.builder,
+            dry_run: self.dry_run,
+        };
         let binaries = compile(ctx, &ws, &services, &platforms, &opts)?;
         if self.dry_run {
             return Ok(());
@@ -79,17 +85,32 @@ impl Build {
             .iter()
             .map(|b| {
                 let size = std::fs::metadata(&b.path).map(|m| m.len()).unwrap_or(0);
-                vec![b.service.clone(), b.platform.arch().to_string(), ui::human_bytes(size), rel(ctx, &b.path)]
+                vec![
+                    b.service.clone(),
+                    b.platform.arch().to_string(),
+                    ui::human_bytes(size),
+                    rel(ctx, &b.path),
+                ]
             })
             .collect();
         println!("{}", ui::table(&["service", "arch", "size", "path"], &rows));
-        println!("\n{} static binaries for {} platform(s): ok", binaries.len(), platforms.len());
+        println!(
+            "\n{} static binaries for {} platform(s): ok",
+            binaries.len(),
+            platforms.len()
+        );
         Ok(())
     }
 }
 
 /// Compiles `services` for `platforms` and returns the checked binaries (stage 1 of the pipeline).
-pub fn compile(ctx: &Ctx, _ws: &Workspace, services: &[&Service], platforms: &[Platform], opts: &CompileOptions) -> Result<Vec<Binary>> {
+pub fn compile(
+    ctx: &Ctx,
+    _ws: &Workspace,
+    services: &[&Service],
+    platforms: &[Platform],
+    opts: &CompileOptions,
+) -> Result<Vec<Binary>> {
     let (builder, why) = choose_builder(opts.builder, platforms)?;
     eprintln!("builder: {} ({why})", builder_name(builder));
     let mut binaries = Vec::new();
@@ -101,13 +122,26 @@ pub fn compile(ctx: &Ctx, _ws: &Workspace, services: &[&Service], platforms: &[P
         }
         run_cargo(ctx, &command, platform, services)?;
         let out_dir = ctx.out_dir("bin").join(platform.arch());
-        std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+        std::fs::create_dir_all(&out_dir)
+            .with_context(|| format!("creating {}", out_dir.display()))?;
         for s in services {
-            let built = ctx.root.join("target").join(platform.rust_target()).join("release").join(&s.name);
+            let built = ctx
+                .root
+                .join("target")
+                .join(platform.rust_target())
+                .join("release")
+                .join(&s.name);
             let dest = out_dir.join(&s.name);
-            std::fs::copy(&built, &dest).with_context(|| format!("copying {} to {}", built.display(), dest.display()))?;
-            check_static_elf(&dest, platform).with_context(|| format!("{}: binary of {} for {platform}", dest.display(), s.name))?;
-            binaries.push(Binary { service: s.name.clone(), platform, path: dest });
+            std::fs::copy(&built, &dest)
+                .with_context(|| format!("copying {} to {}", built.display(), dest.display()))?;
+            check_static_elf(&dest, platform).with_context(|| {
+                format!("{}: binary of {} for {platform}", dest.display(), s.name)
+            })?;
+            binaries.push(Binary {
+                service: s.name.clone(),
+                platform,
+                path: dest,
+            });
         }
     }
     Ok(binaries)
@@ -124,18 +158,33 @@ fn builder_name(b: Builder) -> &'static str {
 
 /// True when rustup installed the standard library of `target` for the active toolchain.
 fn target_installed(target: &str) -> bool {
-    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output().ok().filter(|o| o.status.success());
-    sysroot.is_some_and(|o| Path::new(String::from_utf8_lossy(&o.stdout).trim()).join("lib/rustlib").join(target).join("lib").is_dir())
+    let sysroot = Command::new("rustc")
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success());
+    sysroot.is_some_and(|o| {
+        Path::new(String::from_utf8_lossy(&o.stdout).trim())
+            .join("lib/rustlib")
+            .join(target)
+            .join("lib")
+            .is_dir()
+    })
 }
 
 /// Picks the builder and says why; a requested builder whose tools are missing is an error
 /// that says how to install them.
 fn choose_builder(requested: Builder, platforms: &[Platform]) -> Result<(Builder, String)> {
     install_missing_targets(requested, platforms);
-    let missing_targets: Vec<&str> = platforms.iter().map(|p| p.rust_target()).filter(|t| !target_installed(t)).collect();
+    let missing_targets: Vec<&str> = platforms
+        .iter()
+        .map(|p| p.rust_target())
+        .filter(|t| !target_installed(t))
+        .collect();
     let has = |tool: &str| which::which(tool).is_ok();
     let cargo_ok = missing_targets.is_empty() && (has("rust-lld") || rust_lld_in_sysroot());
-    let zig_ok = has("cargo-zigbuild") && (has("zig") || has("python3")) && missing_targets.is_empty();
+    let zig_ok =
+        has("cargo-zigbuild") && (has("zig") || has("python3")) && missing_targets.is_empty();
     let cross_ok = has("cross") && (has("docker") || has("podman"));
     let install_targets = format!("rustup target add {}", missing_targets.join(" "));
     match requested {
@@ -157,22 +206,47 @@ fn choose_builder(requested: Builder, platforms: &[Platform]) -> Result<(Builder
 /// On a fresh machine the pinned toolchain may lack the musl standard libraries: rustup adds
 /// them (a download from the Rust distribution server), so `cargo xtask build` works out of the box.
 fn install_missing_targets(requested: Builder, platforms: &[Platform]) {
-    let missing: Vec<&str> = platforms.iter().map(|p| p.rust_target()).filter(|t| !target_installed(t)).collect();
+    let missing: Vec<&str> = platforms
+        .iter()
+        .map(|p| p.rust_target())
+        .filter(|t| !target_installed(t))
+        .collect();
     if missing.is_empty() || requested == Builder::Cross || which::which("rustup").is_err() {
         return;
     }
-    eprintln!("installing Rust targets: rustup target add {}", missing.join(" "));
-    let _ = Command::new("rustup").arg("target").arg("add").args(&missing).status();
+    eprintln!(
+        "installing Rust targets: rustup target add {}",
+        missing.join(" ")
+    );
+    let _ = Command::new("rustup")
+        .arg("target")
+        .arg("add")
+        .args(&missing)
+        .status();
 }
 
 /// rustup ships rust-lld inside the sysroot (not on PATH); rustc finds it there by itself.
 fn rust_lld_in_sysroot() -> bool {
-    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else { return false };
+    let Ok(out) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
+        return false;
+    };
     let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let host = Command::new("rustc").args(["-vV"]).output().ok().and_then(|o| {
-        String::from_utf8_lossy(&o.stdout).lines().find_map(|l| l.strip_prefix("host: ").map(str::to_string))
-    });
-    host.is_some_and(|h| sysroot.join("lib/rustlib").join(h).join("bin/rust-lld").is_file())
+    let host = Command::new("rustc")
+        .args(["-vV"])
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+        });
+    host.is_some_and(|h| {
+        sysroot
+            .join("lib/rustlib")
+            .join(h)
+            .join("bin/rust-lld")
+            .is_file()
+    })
 }
 
 /// The one cargo command that builds every selected service for `platform`.
@@ -182,7 +256,12 @@ fn cargo_command(builder: Builder, platform: Platform, services: &[&Service]) ->
         Builder::Zigbuild => vec!["cargo".into(), "zigbuild".into()],
         _ => vec!["cargo".into(), "build".into()],
     };
-    cmd.extend(["--release".into(), "--locked".into(), "--target".into(), platform.rust_target().into()]);
+    cmd.extend([
+        "--release".into(),
+        "--locked".into(),
+        "--target".into(),
+        platform.rust_target().into(),
+    ]);
     for s in services {
         cmd.extend(["--package".into(), s.name.clone()]);
     }
@@ -192,7 +271,12 @@ fn cargo_command(builder: Builder, platform: Platform, services: &[&Service]) ->
 
 /// Runs cargo with JSON messages on stdout so that a bar can follow the service binaries as
 /// they are linked; compiler diagnostics still reach the terminal rendered.
-fn run_cargo(ctx: &Ctx, command: &[String], platform: Platform, services: &[&Service]) -> Result<()> {
+fn run_cargo(
+    ctx: &Ctx,
+    command: &[String],
+    platform: Platform,
+    services: &[&Service],
+) -> Result<()> {
     let pb = ui::bar(services.len() as u64, platform.arch());
     let mut child = Command::new(&command[0])
         .args(&command[1..])
@@ -204,13 +288,17 @@ fn run_cargo(ctx: &Ctx, command: &[String], platform: Platform, services: &[&Ser
     let stdout = child.stdout.take().expect("piped");
     for line in BufReader::new(stdout).lines() {
         let Ok(line) = line else { break };
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
         if msg["reason"] != "compiler-artifact" {
             continue;
         }
         let name = msg["target"]["name"].as_str().unwrap_or("");
         pb.set_message(name.to_string());
-        let is_bin = msg["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|v| v == "bin"));
+        let is_bin = msg["target"]["kind"]
+            .as_array()
+            .is_some_and(|k| k.iter().any(|v| v == "bin"));
         if is_bin && services.iter().any(|s| s.name == name) {
             pb.inc(1);
         }
@@ -220,7 +308,11 @@ fn run_cargo(ctx: &Ctx, command: &[String], platform: Platform, services: &[&Ser
     if !status.success() {
         bail!("`{}` failed for {platform} ({status})", command.join(" "));
     }
-    eprintln!("{:>14} {} service binaries built", platform.arch(), services.len());
+    eprintln!(
+        "{:>14} {} service binaries built",
+        platform.arch(),
+        services.len()
+    );
     Ok(())
 }
 
@@ -230,7 +322,11 @@ pub fn check_static_elf(path: &Path, platform: Platform) -> Result<()> {
     let data = std::fs::read(path)?;
     let info = elf_info(&data).map_err(anyhow::Error::msg)?;
     if info.machine != platform.elf_machine() {
-        bail!("ELF machine {} but {platform} needs {}", info.machine, platform.elf_machine());
+        bail!(
+            "ELF machine {} but {platform} needs {}",
+            info.machine,
+            platform.elf_machine()
+        );
     }
     if info.has_interp {
         bail!("dynamically linked (has a PT_INTERP program interpreter); expected a static musl binary");
@@ -257,7 +353,11 @@ pub fn elf_info(data: &[u8]) -> Result<ElfInfo, String> {
     let u32_at = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().expect("4 bytes"));
     let u64_at = |o: usize| u64::from_le_bytes(data[o..o + 8].try_into().expect("8 bytes"));
     let machine = u16_at(18);
-    let (phoff, phentsize, phnum) = (u64_at(32) as usize, u16_at(54) as usize, u16_at(56) as usize);
+    let (phoff, phentsize, phnum) = (
+        u64_at(32) as usize,
+        u16_at(54) as usize,
+        u16_at(56) as usize,
+    );
     let mut has_interp = false;
     for i in 0..phnum {
         let at = phoff + i * phentsize;
@@ -267,7 +367,10 @@ pub fn elf_info(data: &[u8]) -> Result<ElfInfo, String> {
         const PT_INTERP: u32 = 3;
         has_interp |= u32_at(at) == PT_INTERP;
     }
-    Ok(ElfInfo { machine, has_interp })
+    Ok(ElfInfo {
+        machine,
+        has_interp,
+    })
 }
 
 fn rel(ctx: &Ctx, p: &Path) -> String {
@@ -294,7 +397,13 @@ mod tests {
 
     #[test]
     fn reads_machine_and_interpreter() {
-        assert_eq!(elf_info(&elf(183, false)).unwrap(), ElfInfo { machine: 183, has_interp: false });
+        assert_eq!(
+            elf_info(&elf(183, false)).unwrap(),
+            ElfInfo {
+                machine: 183,
+                has_interp: false
+            }
+        );
         assert!(elf_info(&elf(62, true)).unwrap().has_interp);
         assert!(elf_info(b"#!/bin/sh\n").is_err());
     }
@@ -306,9 +415,15 @@ mod tests {
         let p = dir.join("bin");
         std::fs::write(&p, elf(62, false)).unwrap();
         assert!(check_static_elf(&p, Platform::LinuxAmd64).is_ok());
-        assert!(check_static_elf(&p, Platform::LinuxArm64).unwrap_err().to_string().contains("ELF machine 62"));
+        assert!(check_static_elf(&p, Platform::LinuxArm64)
+            .unwrap_err()
+            .to_string()
+            .contains("ELF machine 62"));
         std::fs::write(&p, elf(183, true)).unwrap();
-        assert!(check_static_elf(&p, Platform::LinuxArm64).unwrap_err().to_string().contains("dynamically linked"));
+        assert!(check_static_elf(&p, Platform::LinuxArm64)
+            .unwrap_err()
+            .to_string()
+            .contains("dynamically linked"));
     }
 
     #[test]
@@ -319,7 +434,9 @@ mod tests {
         let cmd = cargo_command(Builder::Cargo, Platform::LinuxArm64, &refs).join(" ");
         assert_eq!(cmd, "cargo build --release --locked --target aarch64-unknown-linux-musl --package a --package b --bins");
         let cmd = cargo_command(Builder::Zigbuild, Platform::LinuxAmd64, &refs).join(" ");
-        assert!(cmd.starts_with("cargo zigbuild --release --locked --target x86_64-unknown-linux-musl"));
+        assert!(
+            cmd.starts_with("cargo zigbuild --release --locked --target x86_64-unknown-linux-musl")
+        );
     }
 
     fn test_service(name: &str) -> Service {
@@ -338,7 +455,12 @@ mod tests {
             env: Default::default(),
             secrets: vec![],
             profiles: vec![],
-            resources: lucid_plan::Resources { memory: 1, memory_reservation: 1, cpus: 1.0, cpu_reservation: 0.1 },
+            resources: lucid_plan::Resources {
+                memory: 1,
+                memory_reservation: 1,
+                cpus: 1.0,
+                cpu_reservation: 0.1,
+            },
         }
     }
 }

@@ -9,11 +9,18 @@ use std::time::{Duration, Instant};
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn xtask(args: &[&str]) -> Output {
-    Command::new(XTASK).args(args).current_dir(root()).output().expect("xtask runs")
+    Command::new(XTASK)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("xtask runs")
 }
 
 fn service_names() -> Vec<String> {
@@ -24,14 +31,27 @@ fn service_names() -> Vec<String> {
 #[test]
 fn dry_run_prints_one_cargo_command_per_platform() {
     let out = xtask(&["build", "--dry-run"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let commands: Vec<&str> = stdout.lines().filter(|l| l.starts_with("cargo build")).collect();
+    let commands: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("cargo build"))
+        .collect();
     assert_eq!(commands.len(), 2, "{stdout}");
-    for (command, target) in commands.iter().zip(["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"]) {
+    for (command, target) in commands
+        .iter()
+        .zip(["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"])
+    {
         assert!(command.contains(&format!("--target {target}")), "{command}");
         for name in service_names() {
-            assert!(command.contains(&format!("--package {name} ")), "{name} missing from {command}");
+            assert!(
+                command.contains(&format!("--package {name} ")),
+                "{name} missing from {command}"
+            );
         }
     }
 }
@@ -41,8 +61,14 @@ fn unknown_service_is_refused_with_the_valid_names() {
     let out = xtask(&["build", "tor-proxxy", "--dry-run"]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown service \"tor-proxxy\""), "{stderr}");
-    assert!(stderr.contains("tor-proxy") && stderr.contains("xrdp-integration"), "{stderr}");
+    assert!(
+        stderr.contains("unknown service \"tor-proxxy\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("tor-proxy") && stderr.contains("xrdp-integration"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -53,7 +79,11 @@ fn unknown_platform_is_refused() {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Killed(Child);
@@ -72,7 +102,11 @@ fn qemu() -> &'static str {
 #[test]
 fn builds_54_static_binaries_whose_arm64_twins_run_under_qemu() {
     let out = xtask(&["build", "--platform", "linux/arm64,linux/amd64"]);
-    assert!(out.status.success(), "build failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "build failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let names = service_names();
     assert_eq!(names.len(), 27);
 
@@ -80,10 +114,16 @@ fn builds_54_static_binaries_whose_arm64_twins_run_under_qemu() {
     for (arch, machine) in [("arm64", "ARM aarch64"), ("amd64", "x86-64")] {
         for name in &names {
             let path = bin.join(arch).join(name);
-            let file = Command::new("file").arg(&path).output().expect("`file` is installed (apt-get install file)");
+            let file = Command::new("file")
+                .arg(&path)
+                .output()
+                .expect("`file` is installed (apt-get install file)");
             let text = String::from_utf8_lossy(&file.stdout);
             assert!(text.contains(machine), "{text}");
-            assert!(text.contains("statically linked") || text.contains("static-pie linked"), "{text}");
+            assert!(
+                text.contains("statically linked") || text.contains("static-pie linked"),
+                "{text}"
+            );
         }
     }
 
@@ -101,22 +141,59 @@ fn builds_54_static_binaries_whose_arm64_twins_run_under_qemu() {
     let _server = Killed(server);
     let deadline = Instant::now() + Duration::from_secs(30);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "arm64 openapi-server did not listen under qemu");
+        assert!(
+            Instant::now() < deadline,
+            "arm64 openapi-server did not listen under qemu"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let dead = free_port();
     for name in &names {
         let path = bin.join("arm64").join(name);
-        let help = Command::new(qemu()).arg(&path).arg("--help").env_clear().output().unwrap();
+        let help = Command::new(qemu())
+            .arg(&path)
+            .arg("--help")
+            .env_clear()
+            .output()
+            .unwrap();
         assert!(help.status.success(), "{name} --help failed under qemu");
-        assert!(String::from_utf8_lossy(&help.stdout).contains("healthcheck"), "{name} --help");
+        assert!(
+            String::from_utf8_lossy(&help.stdout).contains("healthcheck"),
+            "{name} --help"
+        );
 
         // Like Docker's `retries`, a probe may be retried: two emulated processes on a loaded
         // 2-core machine can miss the probe's 3 s timeout once.
-        let probe = || Command::new(qemu()).arg(&path).arg("healthcheck").env_clear().env("LUCID_HTTP_PORT", port.to_string()).output().unwrap();
-        let healthy = (0..3).map(|_| probe()).find(|o| o.status.code() == Some(0)).unwrap_or_else(probe);
-        assert_eq!(healthy.status.code(), Some(0), "{name} healthcheck against a live server: {}", String::from_utf8_lossy(&healthy.stderr));
-        let unhealthy = Command::new(qemu()).arg(&path).arg("healthcheck").env_clear().env("LUCID_HTTP_PORT", dead.to_string()).output().unwrap();
-        assert_eq!(unhealthy.status.code(), Some(1), "{name} healthcheck against a closed port");
+        let probe = || {
+            Command::new(qemu())
+                .arg(&path)
+                .arg("healthcheck")
+                .env_clear()
+                .env("LUCID_HTTP_PORT", port.to_string())
+                .output()
+                .unwrap()
+        };
+        let healthy = (0..3)
+            .map(|_| probe())
+            .find(|o| o.status.code() == Some(0))
+            .unwrap_or_else(probe);
+        assert_eq!(
+            healthy.status.code(),
+            Some(0),
+            "{name} healthcheck against a live server: {}",
+            String::from_utf8_lossy(&healthy.stderr)
+        );
+        let unhealthy = Command::new(qemu())
+            .arg(&path)
+            .arg("healthcheck")
+            .env_clear()
+            .env("LUCID_HTTP_PORT", dead.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(
+            unhealthy.status.code(),
+            Some(1),
+            "{name} healthcheck against a closed port"
+        );
     }
 }

@@ -1,0 +1,550 @@
+//! Real parts for the release tests: a distribution registry (`/usr/bin/docker-registry`) on a
+//! free loopback port with temporary storage, a fault-injecting HTTP proxy in front of it, and
+//! a temporary copy of the workspace (a release rewrites compose/ and images/ of the workspace
+//! it runs in, so the tests never release the real one).
+
+#![allow(dead_code)]
+
+use base64::Engine as _;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
+pub const REPOSITORY: &str = "pickme/lucid";
+
+/// The real workspace.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The real target directory, shared with the copies so that nothing compiles from scratch.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(d) => root().join(d),
+        None => root().join("target"),
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `/usr/bin/docker-registry serve` on a free port; stopped when dropped.
+pub struct TestRegistry {
+    child: Option<Child>,
+    pub port: u16,
+    pub storage: PathBuf,
+    config: PathBuf,
+}
+
+impl TestRegistry {
+    /// A registry over `storage` (kept: copy a snapshot there to start from it), with
+    /// htpasswd auth for `user:password` when given.
+    pub fn start(dir: &Path, storage: &Path, htpasswd: Option<(&str, &str)>) -> TestRegistry {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::create_dir_all(storage).unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        if let Some((user, password)) = htpasswd {
+            let line = format!("{user}:{}\n", bcrypt::hash(password, 5).unwrap());
+            std::fs::write(dir.join("htpasswd"), line).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: lucid-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
+        let path = dir.join("config.yml");
+        std::fs::write(&path, config).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("/usr/bin/docker-registry (Debian docker-registry) is installed");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "registry did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TestRegistry {
+            child: Some(child),
+            port,
+            storage: storage.to_path_buf(),
+            config: path,
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Every file under `dir` with its size: a registry's storage before and after must match
+/// when nothing was pushed.
+pub fn listing(dir: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+                out.insert(rel, meta.len());
+            }
+        }
+    }
+    out
+}
+
+/// `cp -a from to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success(), "cp -a {} {}", from.display(), to.display());
+}
+
+/// What the proxy does to the traffic.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    None,
+    /// HTTP 500 to every attempt at the `n`th distinct blob upload (1-based).
+    FailBlob(usize),
+    /// After `n` blob uploads went through, every connection is dropped unanswered: the
+    /// registry stopped mid-push.
+    StopAfterBlobs(usize),
+    /// After `n` blob uploads went through, every request is answered 401 with a Basic
+    /// challenge: the credentials were revoked mid-push.
+    RevokeAfterBlobs(usize),
+}
+
+/// One request seen by the proxy: method, path (with query), the status it got (None when
+/// the connection was dropped).
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub status: Option<u16>,
+}
+
+impl Logged {
+    /// The digest of a blob upload's final PUT (`…/blobs/uploads/<id>?…&digest=sha256%3A…`).
+    pub fn uploaded_digest(&self) -> Option<String> {
+        if self.method != "PUT" || !self.path.contains("/blobs/uploads/") {
+            return None;
+        }
+        let query = self.path.split_once('?')?.1;
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("digest="))
+            .map(|d| d.replace("%3A", ":").replace("%3a", ":"))
+    }
+
+    /// The digest of a blob HEAD (`/v2/<repo>/blobs/<digest>`).
+    pub fn checked_blob(&self) -> Option<String> {
+        if self.method != "HEAD" {
+            return None;
+        }
+        let (_, digest) = self.path.split_once("/blobs/")?;
+        (!digest.starts_with("uploads")).then(|| digest.to_string())
+    }
+}
+
+struct ProxyState {
+    fault: Fault,
+    log: Vec<Logged>,
+    /// Distinct blob digests whose upload was attempted, in order.
+    blobs: Vec<String>,
+    /// Blob uploads the registry accepted.
+    uploaded: usize,
+}
+
+/// A small HTTP/1.1 proxy on a free loopback port in front of `upstream`: one request per
+/// connection (it answers `Connection: close`), so it can fail exactly the request it means to.
+pub struct FaultProxy {
+    pub port: u16,
+    state: Arc<Mutex<ProxyState>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream: u16, fault: Fault) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        listener.set_nonblocking(true).unwrap();
+        let state = Arc::new(Mutex::new(ProxyState {
+            fault,
+            log: Vec::new(),
+            blobs: Vec::new(),
+            uploaded: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (state.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let s = s.clone();
+                        std::thread::spawn(move || serve(client, upstream, &s));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FaultProxy {
+            port,
+            state,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Changes the fault (e.g. to `Fault::None` for the rerun) and clears the log.
+    pub fn set_fault(&self, fault: Fault) {
+        let mut s = self.state.lock().unwrap();
+        s.fault = fault;
+        s.log.clear();
+        s.blobs.clear();
+        s.uploaded = 0;
+    }
+
+    pub fn log(&self) -> Vec<Logged> {
+        self.state.lock().unwrap().log.clone()
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one request (headers and a Content-Length body).
+fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    let request_line = head.lines().next()?.to_string();
+    // Forwarded as is, except that the registry must close after answering.
+    let mut forwarded = Vec::new();
+    for line in head.split("\r\n").filter(|l| !l.is_empty()) {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            forwarded.extend_from_slice(line.as_bytes());
+            forwarded.extend_from_slice(b"\r\n");
+        }
+    }
+    forwarded.extend_from_slice(b"Connection: close\r\n\r\n");
+    Some((request_line, forwarded, body))
+}
+
+fn serve(mut client: TcpStream, upstream: u16, state: &Mutex<ProxyState>) {
+    client.set_nonblocking(false).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let Some((request_line, head, body)) = read_request(&mut client) else {
+        return;
+    };
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut logged = Logged {
+        method,
+        path,
+        status: None,
+    };
+    let upload = logged.uploaded_digest();
+    // Decide the fault under the lock, forward without it.
+    let canned: Option<Option<&str>> = {
+        let mut s = state.lock().unwrap();
+        if let Some(d) = &upload {
+            if !s.blobs.contains(d) {
+                s.blobs.push(d.clone());
+            }
+        }
+        match s.fault {
+            Fault::FailBlob(n) => upload
+                .as_ref()
+                .filter(|d| s.blobs.iter().position(|x| x == *d) == Some(n - 1))
+                .map(|_| Some("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 79\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"injected fault: storage unavailable\"}]}")),
+            Fault::StopAfterBlobs(n) if s.uploaded >= n => Some(None),
+            Fault::RevokeAfterBlobs(n) if s.uploaded >= n => Some(Some(
+                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"lucid-test\"\r\nContent-Type: application/json\r\nContent-Length: 70\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}",
+            )),
+            _ => None,
+        }
+    };
+    match canned {
+        Some(None) => {
+            // The registry is gone: no answer at all.
+            let _ = client.shutdown(Shutdown::Both);
+        }
+        Some(Some(reply)) => {
+            logged.status = reply.split_whitespace().nth(1).and_then(|s| s.parse().ok());
+            let _ = client.write_all(reply.as_bytes());
+        }
+        None => {
+            let Ok(mut up) = TcpStream::connect(("127.0.0.1", upstream)) else {
+                return;
+            };
+            let _ = up.write_all(&head);
+            let _ = up.write_all(&body);
+            let mut reply = Vec::new();
+            let _ = up.read_to_end(&mut reply);
+            let status = String::from_utf8_lossy(&reply[..reply.len().min(64)])
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse::<u16>().ok());
+            logged.status = status;
+            let _ = client.write_all(&reply);
+            if upload.is_some() && status == Some(201) {
+                state.lock().unwrap().uploaded += 1;
+            }
+        }
+    }
+    state.lock().unwrap().log.push(logged);
+}
+
+/// A temporary copy of the workspace: its tracked and untracked (not ignored) files, with
+/// their modification times (so cargo finds the shared build artifacts fresh), in a git
+/// repository of its own with one commit.
+pub struct WorkspaceCopy {
+    pub dir: PathBuf,
+}
+
+impl WorkspaceCopy {
+    pub fn create(dir: &Path) -> WorkspaceCopy {
+        let out = Command::new("git")
+            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        for rel in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+            let rel = Path::new(std::str::from_utf8(rel).unwrap());
+            let from = root().join(rel);
+            let Ok(meta) = std::fs::metadata(&from) else {
+                continue; // deleted in the work tree
+            };
+            let to = dir.join(rel);
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(&from, &to).unwrap();
+            let f = std::fs::File::options().write(true).open(&to).unwrap();
+            f.set_modified(meta.modified().unwrap_or(SystemTime::now()))
+                .unwrap();
+        }
+        let copy = WorkspaceCopy {
+            dir: dir.to_path_buf(),
+        };
+        copy.git(&["init", "-q"]);
+        copy.commit("workspace copy", "2026-01-01T00:00:00Z");
+        // cargo builds into the shared target dir (CARGO_TARGET_DIR); `cargo xtask build` picks
+        // the binaries up from <root>/target/<triple>/release, hence these links.
+        let target = dir.join("target");
+        std::fs::create_dir_all(target.join("lucid/cache")).unwrap();
+        for triple in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
+            let real = target_dir().join(triple);
+            std::fs::create_dir_all(&real).unwrap();
+            std::os::unix::fs::symlink(&real, target.join(triple)).unwrap();
+        }
+        // The Debian packages of the base, so the copy needs no download.
+        let debs = target_dir().join("lucid/cache/deb");
+        if debs.is_dir() {
+            copy_dir(&debs, &target.join("lucid/cache/deb"));
+        }
+        copy
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(["-c", "user.name=Lucid Test", "-c", "user.email=test@lucid.invalid"])
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Commits everything with a fixed date (the release's SOURCE_DATE_EPOCH); returns the sha.
+    pub fn commit(&self, message: &str, date: &str) -> String {
+        self.git(&["add", "-A"]);
+        let out = Command::new("git")
+            .args(["-c", "user.name=Lucid Test", "-c", "user.email=test@lucid.invalid"])
+            .args(["commit", "-q", "--allow-empty", "-m", message])
+            .env("GIT_AUTHOR_DATE", date)
+            .env("GIT_COMMITTER_DATE", date)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// Sets `workspace.package.version` (and the lock file's entries of the workspace crates).
+    pub fn bump_version(&self, version: &str) {
+        let path = self.dir.join("Cargo.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (head, tail) = text.split_once("[workspace.package]").unwrap();
+        let line = tail
+            .lines()
+            .find(|l| l.starts_with("version = "))
+            .unwrap()
+            .to_string();
+        let tail = tail.replacen(&line, &format!("version = \"{version}\""), 1);
+        std::fs::write(&path, format!("{head}[workspace.package]{tail}")).unwrap();
+        let out = Command::new("cargo")
+            .args(["update", "--workspace", "--offline"])
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `git status --porcelain`.
+    pub fn status(&self) -> String {
+        self.git(&["status", "--porcelain"])
+    }
+
+    /// Back to commit `sha`, dropping whatever a release left in the work tree.
+    pub fn reset(&self, sha: &str) {
+        self.git(&["reset", "-q", "--hard", sha]);
+        self.git(&["clean", "-q", "-fd"]);
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.join(rel)).unwrap()
+    }
+
+    /// `cargo xtask release --root <copy> <args>` with the shared target dir, no ambient
+    /// SOURCE_DATE_EPOCH, and `docker_config` as the Docker config directory.
+    pub fn release(&self, args: &[&str], docker_config: &Path) -> Output {
+        let out = Command::new(XTASK)
+            .arg("release")
+            .arg("--root")
+            .arg(&self.dir)
+            .args(args)
+            .env("CARGO_TARGET_DIR", target_dir())
+            .env("DOCKER_CONFIG", docker_config)
+            .env_remove("SOURCE_DATE_EPOCH")
+            .current_dir(&self.dir)
+            .output()
+            .expect("xtask runs");
+        eprintln!(
+            "--- xtask release {args:?}: {}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+/// A Docker config directory holding `user:password` for `host` (or nothing).
+pub fn docker_config(dir: &Path, host: &str, creds: Option<(&str, &str)>) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let auths = match creds {
+        Some((u, p)) => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+            format!("{{\"auths\":{{\"{host}\":{{\"auth\":\"{b64}\"}}}}}}")
+        }
+        None => "{}".to_string(),
+    };
+    std::fs::write(dir.join("config.json"), auths).unwrap();
+    dir.to_path_buf()
+}
+
+/// The index digest a tag holds, read with skopeo (an independent client); None when the
+/// tag does not exist.
+pub fn skopeo_digest(host: &str, tag: &str, creds: Option<(&str, &str)>) -> Option<String> {
+    let mut cmd = Command::new("skopeo");
+    cmd.args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"]);
+    if let Some((u, p)) = creds {
+        cmd.arg("--creds").arg(format!("{u}:{p}"));
+    }
+    let out = cmd
+        .arg(format!("docker://{host}/{REPOSITORY}:{tag}"))
+        .output()
+        .expect("skopeo is installed");
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
