@@ -61,6 +61,10 @@ pub struct BuildImages {
     /// Print what would be built and pushed, change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// For this run, build on this base image instead of the workspace's
+    /// `[workspace.metadata.lucid.base]`: `<registry>/<repo>:<tag>@sha256:<digest>` (digest required).
+    #[arg(long, value_name = "REFERENCE")]
+    pub base_ref: Option<String>,
 }
 
 /// What the image stage needs beyond the CLI (the release passes `release = true`).
@@ -82,7 +86,11 @@ impl BuildImages {
             Some(p) => Some(lucid_plan::parse_platforms(p).map_err(anyhow::Error::msg)?),
             None => None,
         };
-        build_images(
+        let base_ref = match &self.base_ref {
+            Some(r) => Some(parse_base_ref(r)?),
+            None => None,
+        };
+        build_images_on(
             ctx,
             &Options {
                 services: self.services,
@@ -95,6 +103,7 @@ impl BuildImages {
                 release: false,
                 dry_run: self.dry_run,
             },
+            base_ref.as_ref(),
         )
         .map(|_| ())
     }
@@ -140,18 +149,45 @@ pub fn provenance(ctx: &Ctx, ws: &Workspace, release: bool) -> Result<Provenance
     })
 }
 
-/// The base of the workspace, stored in the layout.
+const BASE_FIELD: &str = "[workspace.metadata.lucid.base] reference";
+
+/// `--base-ref`: a reference pinned by digest, like the workspace field it stands in for.
+fn parse_base_ref(text: &str) -> Result<ImageRef> {
+    let r = ImageRef::parse(text)
+        .map_err(|e| anyhow::anyhow!("--base-ref (in place of {BASE_FIELD}): {e}"))?;
+    if r.digest.is_none() {
+        bail!(
+            "--base-ref (in place of {BASE_FIELD}) {text:?}: must be pinned by digest (@sha256:…)"
+        );
+    }
+    Ok(r)
+}
+
+/// The base of the workspace (for every workspace platform), stored in the layout.
 pub fn prepare_base(ctx: &Ctx, ws: &Workspace, layout: &Layout) -> Result<BaseLayer> {
-    let lock_path = match &ws.settings.base {
-        BaseSource::Lock(p) => ctx.root.join(p),
-        BaseSource::Reference(r) => bail!(
-            "[workspace.metadata.lucid.base] reference = {:?}: a base by reference needs a registry to fetch \
-             it from, which this build does not support yet; use `lock = \"images/base.lock.toml\"`",
-            r.to_string()
-        ),
+    prepare_base_on(ctx, ws, None, &ws.settings.platforms, layout)
+}
+
+/// The base for `platforms`: `base_ref` when given (`--base-ref`), else the workspace's
+/// `[workspace.metadata.lucid.base]` (a lock built here, or a reference fetched from its registry).
+pub fn prepare_base_on(
+    ctx: &Ctx,
+    ws: &Workspace,
+    base_ref: Option<&ImageRef>,
+    platforms: &[Platform],
+    layout: &Layout,
+) -> Result<BaseLayer> {
+    let (reference, field) = match (base_ref, &ws.settings.base) {
+        (Some(r), _) => (r, format!("--base-ref (in place of {BASE_FIELD})")),
+        (None, BaseSource::Reference(r)) => (r, BASE_FIELD.to_string()),
+        (None, BaseSource::Lock(p)) => {
+            let lock = Lock::read(&ctx.root.join(p)).map_err(anyhow::Error::msg)?;
+            return BaseLayer::prepare(&lock, layout, &ctx.out_dir("cache"))
+                .map_err(anyhow::Error::msg);
+        }
     };
-    let lock = Lock::read(&lock_path).map_err(anyhow::Error::msg)?;
-    BaseLayer::prepare(&lock, layout, &ctx.out_dir("cache")).map_err(anyhow::Error::msg)
+    lucid_image::base_ref::fetch(reference, platforms, layout, &ctx.out_dir("cache"))
+        .map_err(|e| anyhow::anyhow!("{field}: {e}"))
 }
 
 /// The binaries of `services` for `platforms`: compiled (stage 1) or found in target/lucid/bin.
@@ -198,6 +234,15 @@ fn bin_path(ctx: &Ctx, s: &Service, p: Platform) -> PathBuf {
 }
 
 pub fn build_images(ctx: &Ctx, opts: &Options) -> Result<ImageManifest> {
+    build_images_on(ctx, opts, None)
+}
+
+/// [`build_images`] on `base_ref` instead of the workspace's base (`--base-ref`).
+pub fn build_images_on(
+    ctx: &Ctx,
+    opts: &Options,
+    base_ref: Option<&ImageRef>,
+) -> Result<ImageManifest> {
     let started = Instant::now();
     let ws = ctx.workspace()?;
     let services = ws.select(&opts.services).map_err(anyhow::Error::msg)?;
@@ -258,9 +303,10 @@ pub fn build_images(ctx: &Ctx, opts: &Options) -> Result<ImageManifest> {
             images: Vec::new(),
         });
     }
-    binaries(ctx, &ws, &services, &platforms, opts.compile)?;
     let layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
-    let base = prepare_base(ctx, &ws, &layout)?;
+    // The base first: a wrong or unreachable base reference fails before the long compile.
+    let base = prepare_base_on(ctx, &ws, base_ref, &platforms, &layout)?;
+    binaries(ctx, &ws, &services, &platforms, opts.compile)?;
     let build = BuildInfo {
         version: prov.version.clone(),
         revision: prov.revision.clone(),
@@ -383,9 +429,18 @@ fn buildx(
             dockerfile.display()
         );
     }
-    let base_tar = ctx.out_dir(docker::BASE_TAR);
-    lucid_image::layout::write_atomic(&base_tar, &base.tar(layout).map_err(anyhow::Error::msg)?)
+    // A base by reference reaches bake as the named context `base`; the lock base as a rootfs tar.
+    let base_image = base
+        .is_reference()
+        .then(|| format!("{}@{}", base.name, base.digest));
+    if !base.is_reference() {
+        let base_tar = ctx.out_dir(docker::BASE_TAR);
+        lucid_image::layout::write_atomic(
+            &base_tar,
+            &base.tar(layout).map_err(anyhow::Error::msg)?,
+        )
         .map_err(anyhow::Error::msg)?;
+    }
     let targets: Vec<BakeTarget> = facts
         .iter()
         .zip(refs)
@@ -395,7 +450,7 @@ fn buildx(
         })
         .collect();
     let bake_file = ctx.out_dir("docker-bake.json");
-    let bake = docker::bake(&targets, build, platforms, push);
+    let bake = docker::bake_on(&targets, build, platforms, push, base_image.as_deref());
     lucid_image::layout::write_atomic(&bake_file, serde_json::to_string_pretty(&bake)?.as_bytes())
         .map_err(anyhow::Error::msg)?;
     let sh = xshell::Shell::new()?;
@@ -514,6 +569,7 @@ fn summary(
         ));
     }
     println!("{line}; {:.1}s", started.elapsed().as_secs_f64());
+    println!("base {}@{}", m.base.name, m.base.digest);
     if let Ok(bytes) = unique_bytes(layout, built, Platform::LinuxArm64) {
         if bytes > 0 {
             println!(

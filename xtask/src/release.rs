@@ -130,7 +130,7 @@ impl Release {
         );
         let mut clock = Clock::new();
 
-        step(1, "preflight");
+        step(1, "preflight", self.dry_run);
         let pre = preflight(&ctx, &ws, &self, &host, &refs);
         for line in &pre.lines {
             println!("  {line}");
@@ -201,27 +201,27 @@ impl Release {
             )
         };
 
-        step(2, "build");
+        step(2, "build", false);
         let manifest = build(ctx, self.engine, host).with_context(resume)?;
         clock.lap("build");
 
-        step(3, "push the immutable tags");
+        step(3, "push the immutable tags", false);
         let layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
         let built = built_images(&layout, &manifest)?;
         let outcomes = push_all(registry, &layout, &built, refs, remote).with_context(resume)?;
         clock.lap("push");
 
-        step(4, "compose files pinned to the pushed digests");
+        step(4, "compose files pinned to the pushed digests", false);
         let stage = ctx.out_dir(STAGE);
         let release = release_manifest(&manifest, host);
         stage_outputs(ws, &stage, &release).with_context(resume)?;
         clock.lap("compose");
 
-        step(5, "validate");
+        step(5, "validate", false);
         let validation = validate(ws, &stage, host).with_context(resume)?;
         clock.lap("validate");
 
-        step(6, "move the moving tags");
+        step(6, "move the moving tags", false);
         let mut moved = Vec::new();
         for (i, ((versioned, moving), entry)) in refs.iter().zip(&manifest.images).enumerate() {
             if remote[i].moving.as_deref() == Some(entry.digest.as_str()) {
@@ -243,6 +243,7 @@ impl Release {
         step(
             7,
             "release manifest, compose files and report into the work tree",
+            false,
         );
         let written = publish(ctx, &stage)?;
         clock.lap("write");
@@ -296,8 +297,13 @@ impl Clock {
     }
 }
 
-fn step(n: usize, what: &str) {
-    eprintln!("[{n}/7] {what}");
+/// A step heading: progress on stderr, or a section of the plan on stdout for a dry run.
+fn step(n: usize, what: &str, plan: bool) {
+    if plan {
+        println!("[{n}/7] {what}");
+    } else {
+        eprintln!("[{n}/7] {what}");
+    }
 }
 
 fn short(digest: &str) -> String {
@@ -803,7 +809,7 @@ fn dry_run(
     registry: Option<&Registry>,
     remote: &[Remote],
 ) -> Result<()> {
-    step(2, "build (into target/, to learn the digests)");
+    step(2, "build (into target/, to learn the digests)", true);
     let services: Vec<&lucid_plan::Service> = ws.services.iter().collect();
     crate::build::compile(
         ctx,
@@ -819,8 +825,10 @@ fn dry_run(
     let layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
     let built = built_images(&layout, &manifest)?;
 
-    step(3, "push the immutable tags");
-    let (mut to_push, mut bytes, mut skip) = (0usize, 0u64, 0usize);
+    step(3, "push the immutable tags", true);
+    let (mut to_push, mut bytes, mut in_registry) = (0usize, 0u64, 0usize);
+    // A blob shared by several images (the base layer) is uploaded once.
+    let mut planned = std::collections::BTreeSet::new();
     for ((image, (versioned, _)), before) in built.iter().zip(refs).zip(remote) {
         let line = match registry {
             _ if before.versioned.as_deref() == Some(image.digest.as_str()) => {
@@ -829,20 +837,24 @@ fn dry_run(
             None => "push (registry not reachable: blobs unknown)".to_string(),
             Some(r) => {
                 let blobs = push::blobs(&layout, image).map_err(anyhow::Error::msg)?;
-                let (mut missing, mut missing_bytes, mut present) = (0, 0, 0);
+                let (mut missing, mut missing_bytes, mut present, mut shared) = (0, 0, 0, 0);
                 for (digest, size) in &blobs {
-                    if r.has_blob(&versioned.repository, digest)
+                    if planned.contains(digest) {
+                        shared += 1;
+                    } else if r
+                        .has_blob(&versioned.repository, digest)
                         .map_err(anyhow::Error::msg)?
                     {
                         present += 1;
                     } else {
                         missing += 1;
                         missing_bytes += size;
+                        planned.insert(digest.clone());
                     }
                 }
                 to_push += missing;
                 bytes += missing_bytes;
-                skip += present;
+                in_registry += present;
                 let mut manifests = 0;
                 for p in &image.platforms {
                     if r.manifest_digest(&versioned.repository, &p.digest)
@@ -858,7 +870,7 @@ fn dry_run(
                     .map(|d| format!(", replaces {} (interrupted attempt)", short(d)))
                     .unwrap_or_default();
                 format!(
-                    "push {missing} blob(s) ({}), skip {present} already there; {manifests} platform manifest(s) + index{replaces}",
+                    "push {missing} blob(s) ({}), skip {present} in the registry and {shared} pushed with an image above; {manifests} platform manifest(s) + index{replaces}",
                     ui::human_bytes(missing_bytes)
                 )
             }
@@ -866,11 +878,11 @@ fn dry_run(
         println!("  {versioned} = {}: {line}", short(&image.digest));
     }
     println!(
-        "  in all: {to_push} blobs to upload ({}), {skip} already in the registry",
+        "  in all: {to_push} blobs to upload ({}), {in_registry} already in the registry",
         ui::human_bytes(bytes)
     );
 
-    step(4, "compose files pinned to the pushed digests");
+    step(4, "compose files pinned to the pushed digests", true);
     let release = release_manifest(&manifest, host);
     let generated = lucid_compose::generate(ws, Some(&release)).map_err(anyhow::Error::msg)?;
     let stale = lucid_compose::check(&ctx.root, &generated);
@@ -888,7 +900,7 @@ fn dry_run(
         release.images.len()
     );
 
-    step(5, "validate");
+    step(5, "validate", true);
     println!(
         "  images from {}, the generated compose files in their deployments → {}",
         if is_loopback(host) {
@@ -899,7 +911,7 @@ fn dry_run(
         REPORT_FILES.join(", ")
     );
 
-    step(6, "move the moving tags");
+    step(6, "move the moving tags", true);
     for (((_, moving), entry), before) in refs.iter().zip(&manifest.images).zip(remote) {
         let now = before
             .moving
@@ -917,6 +929,7 @@ fn dry_run(
     step(
         7,
         "release manifest, compose files and report into the work tree",
+        true,
     );
     println!(
         "  {RELEASE_MANIFEST}, compose/*.yaml, {}",

@@ -140,7 +140,12 @@ pub fn copy_dir(from: &Path, to: &Path) {
         .arg(to)
         .status()
         .unwrap();
-    assert!(status.success(), "cp -a {} {}", from.display(), to.display());
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
 }
 
 /// What the proxy does to the traffic.
@@ -311,6 +316,14 @@ fn read_request(stream: &mut TcpStream) -> Option<(String, Vec<u8>, Vec<u8>)> {
     Some((request_line, forwarded, body))
 }
 
+/// A complete HTTP/1.1 answer made up by the proxy.
+fn reply(status: &str, headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 {status}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 fn serve(mut client: TcpStream, upstream: u16, state: &Mutex<ProxyState>) {
     client.set_nonblocking(false).unwrap();
     client
@@ -328,8 +341,8 @@ fn serve(mut client: TcpStream, upstream: u16, state: &Mutex<ProxyState>) {
         status: None,
     };
     let upload = logged.uploaded_digest();
-    // Decide the fault under the lock, forward without it.
-    let canned: Option<Option<&str>> = {
+    // Decide the fault under the lock, forward without it. `Some(None)`: drop the connection.
+    let canned: Option<Option<String>> = {
         let mut s = state.lock().unwrap();
         if let Some(d) = &upload {
             if !s.blobs.contains(d) {
@@ -340,11 +353,19 @@ fn serve(mut client: TcpStream, upstream: u16, state: &Mutex<ProxyState>) {
             Fault::FailBlob(n) => upload
                 .as_ref()
                 .filter(|d| s.blobs.iter().position(|x| x == *d) == Some(n - 1))
-                .map(|_| Some("HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 79\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"injected fault: storage unavailable\"}]}")),
+                .map(|_| {
+                    Some(reply(
+                        "500 Internal Server Error",
+                        "",
+                        r#"{"errors":[{"code":"UNKNOWN","message":"injected fault: storage unavailable"}]}"#,
+                    ))
+                }),
             Fault::StopAfterBlobs(n) if s.uploaded >= n => Some(None),
-            Fault::RevokeAfterBlobs(n) if s.uploaded >= n => Some(Some(
-                "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"lucid-test\"\r\nContent-Type: application/json\r\nContent-Length: 70\r\nConnection: close\r\n\r\n{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\"}]}",
-            )),
+            Fault::RevokeAfterBlobs(n) if s.uploaded >= n => Some(Some(reply(
+                "401 Unauthorized",
+                "WWW-Authenticate: Basic realm=\"lucid-test\"\r\n",
+                r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+            ))),
             _ => None,
         }
     };
@@ -389,7 +410,13 @@ pub struct WorkspaceCopy {
 impl WorkspaceCopy {
     pub fn create(dir: &Path) -> WorkspaceCopy {
         let out = Command::new("git")
-            .args(["ls-files", "-z", "--cached", "--others", "--exclude-standard"])
+            .args([
+                "ls-files",
+                "-z",
+                "--cached",
+                "--others",
+                "--exclude-standard",
+            ])
             .current_dir(root())
             .output()
             .unwrap();
@@ -431,7 +458,12 @@ impl WorkspaceCopy {
 
     pub fn git(&self, args: &[&str]) -> String {
         let out = Command::new("git")
-            .args(["-c", "user.name=Lucid Test", "-c", "user.email=test@lucid.invalid"])
+            .args([
+                "-c",
+                "user.name=Lucid Test",
+                "-c",
+                "user.email=test@lucid.invalid",
+            ])
             .args(args)
             .current_dir(&self.dir)
             .output()
@@ -448,14 +480,23 @@ impl WorkspaceCopy {
     pub fn commit(&self, message: &str, date: &str) -> String {
         self.git(&["add", "-A"]);
         let out = Command::new("git")
-            .args(["-c", "user.name=Lucid Test", "-c", "user.email=test@lucid.invalid"])
+            .args([
+                "-c",
+                "user.name=Lucid Test",
+                "-c",
+                "user.email=test@lucid.invalid",
+            ])
             .args(["commit", "-q", "--allow-empty", "-m", message])
             .env("GIT_AUTHOR_DATE", date)
             .env("GIT_COMMITTER_DATE", date)
             .current_dir(&self.dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.git(&["rev-parse", "HEAD"])
     }
 
@@ -476,7 +517,11 @@ impl WorkspaceCopy {
             .current_dir(&self.dir)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `git status --porcelain`.

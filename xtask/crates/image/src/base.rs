@@ -12,6 +12,7 @@
 use crate::deb::{self, Lock};
 use crate::layer::{self, Entry, Kind, Layer};
 use crate::layout::{write_atomic, Layout};
+use lucid_plan::Platform;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -27,18 +28,49 @@ const GROUP: &str = "root:x:0:\nnobody:x:65534:\nnonroot:x:65532:\n";
 /// Where a CA bundle is expected by OpenSSL/rustls-native-certs and by `SSL_CERT_FILE`.
 pub const CA_BUNDLE: &str = "etc/ssl/certs/ca-certificates.crt";
 
-/// The base as the images use it: one gzip layer stored in the OCI layout.
+/// The base as the images use it. From the lock: one gzip layer stored in the OCI layout, the
+/// same for every platform. By reference ([`crate::base_ref`]): per platform, the layers and
+/// config of an image fetched from its registry.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Base {
-    /// `debian-lock:<sha256 of the package pins>`.
+    /// `debian-lock:<sha256 of the package pins>`, or the reference without its digest.
     pub name: String,
-    /// Digest of the gzip layer (the blob in the layout and the registry).
+    /// Digest of the gzip layer (the blob in the layout and the registry), or of the
+    /// reference's index (or single manifest).
     pub digest: String,
-    /// Digest of the uncompressed tar.
+    /// Digest of the uncompressed tar (lock base; empty for a reference).
+    pub diff_id: String,
+    /// Compressed and uncompressed bytes (for a reference: its distinct layers, all platforms).
+    pub size: u64,
+    pub uncompressed_size: u64,
+    /// A base by reference, one entry per platform built; empty for the lock base.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<BasePlatform>,
+}
+
+/// One platform of a base by reference, every blob of it in the layout.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BasePlatform {
+    /// `linux/arm64`.
+    pub platform: String,
+    pub manifest: String,
+    /// Digest of the image config, the starting point of the service image's config.
+    pub config: String,
+    pub layers: Vec<LayerRef>,
+}
+
+/// A base layer as a service image's manifest and config refer to it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LayerRef {
+    pub media_type: String,
+    pub digest: String,
     pub diff_id: String,
     pub size: u64,
     pub uncompressed_size: u64,
 }
+
+/// Media type of a gzip layer (the lock base, the service layers).
+pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 impl Base {
     /// The base of `lock`, stored in `layout`: read from the record in `cache_dir` when the
@@ -60,6 +92,7 @@ impl Base {
             diff_id: layer.diff_id.clone(),
             size: layer.gzip.len() as u64,
             uncompressed_size: layer.tar.len() as u64,
+            platforms: Vec::new(),
         };
         write_atomic(
             &record,
@@ -68,8 +101,42 @@ impl Base {
         Ok(base)
     }
 
+    /// True for a base by reference (fetched from a registry), false for the lock base.
+    pub fn is_reference(&self) -> bool {
+        !self.platforms.is_empty()
+    }
+
+    /// The base layers of `platform`'s image, in order.
+    pub fn layers(&self, platform: Platform) -> Result<Vec<LayerRef>, String> {
+        if !self.is_reference() {
+            return Ok(vec![LayerRef {
+                media_type: LAYER_GZIP.into(),
+                digest: self.digest.clone(),
+                diff_id: self.diff_id.clone(),
+                size: self.size,
+                uncompressed_size: self.uncompressed_size,
+            }]);
+        }
+        Ok(self.platform(platform)?.layers.clone())
+    }
+
+    /// The platform entry of a base by reference.
+    pub fn platform(&self, platform: Platform) -> Result<&BasePlatform, String> {
+        self.platforms
+            .iter()
+            .find(|p| p.platform == platform.oci())
+            .ok_or_else(|| format!("base {} has no {platform} image", self.name))
+    }
+
     /// The uncompressed base layer (the rootfs that the Dockerfile ADDs), from the layout.
     pub fn tar(&self, layout: &Layout) -> Result<Vec<u8>, String> {
+        if self.is_reference() {
+            return Err(format!(
+                "base {}@{} is an image by reference: it has no single rootfs tar (the buildx \
+                 engine takes it as the named context `base`)",
+                self.name, self.digest
+            ));
+        }
         let gz = layout.read_blob(&self.digest)?;
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)

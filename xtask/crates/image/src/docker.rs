@@ -4,7 +4,8 @@
 //!
 //! The build context is `target/lucid/`: the xtask writes the base rootfs there
 //! (`base/rootfs.tar`, the same layer the oci engine uses) and the binaries are already in
-//! `bin/<arch>/<service>`. The Dockerfile starts FROM scratch, so nothing is ever pulled.
+//! `bin/<arch>/<service>`. The Dockerfile starts FROM scratch, so nothing is ever pulled —
+//! unless the base is an image by reference, which bake then passes as the context `base`.
 
 use crate::facts::{BuildInfo, ImageFacts, USER, WORKING_DIR};
 use crate::image::{BuiltImage, PlatformBuilt};
@@ -122,6 +123,19 @@ pub fn bake(
     platforms: &[Platform],
     push: bool,
 ) -> serde_json::Value {
+    bake_on(targets, build, platforms, push, None)
+}
+
+/// [`bake`] on a base by reference (`registry/repo:tag@sha256:…`): each target gets the named
+/// context `base = docker-image://<reference>`, which replaces the Dockerfile's `base` stage
+/// (FROM scratch + the lock rootfs), so the Dockerfile stays the same for both kinds of base.
+pub fn bake_on(
+    targets: &[BakeTarget],
+    build: &BuildInfo,
+    platforms: &[Platform],
+    push: bool,
+    base_image: Option<&str>,
+) -> serde_json::Value {
     let mut map = serde_json::Map::new();
     for t in targets {
         let args: serde_json::Map<String, serde_json::Value> = build_args(t.facts, build)
@@ -133,9 +147,7 @@ pub fn bake(
         } else {
             format!("type=oci,dest=target/lucid/buildx/{}.tar", t.facts.service)
         };
-        map.insert(
-            t.facts.service.clone(),
-            serde_json::json!({
+        let mut target = serde_json::json!({
                 "context": "target/lucid",
                 // Relative to the context, as bake resolves it.
                 "dockerfile": format!("../../{DOCKERFILE}"),
@@ -144,8 +156,12 @@ pub fn bake(
                 "platforms": platforms.iter().map(|p| p.oci()).collect::<Vec<_>>(),
                 "tags": t.tags,
                 "output": [output],
-            }),
-        );
+        });
+        if let Some(reference) = base_image {
+            target["contexts"] =
+                serde_json::json!({ "base": format!("docker-image://{reference}") });
+        }
+        map.insert(t.facts.service.clone(), target);
     }
     let names: Vec<&str> = targets.iter().map(|t| t.facts.service.as_str()).collect();
     serde_json::json!({

@@ -13,8 +13,9 @@ use crate::layout::{write_atomic, Layout};
 use crate::{hex, sha256_digest};
 use lucid_plan::Platform;
 use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, ImageConfigurationBuilder,
-    ImageIndexBuilder, ImageManifestBuilder, MediaType, Os, PlatformBuilder, RootFsBuilder,
+    Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, History, ImageConfiguration,
+    ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,
+    PlatformBuilder, RootFsBuilder,
 };
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -210,6 +211,22 @@ fn platform_image(
     let layer = service_layer(input.facts, binary, input.build.epoch)?;
     layout.put_blob(&layer.gzip)?;
     let facts = input.facts;
+    let base_layers = input.base.layers(platform)?;
+    let mut diff_ids: Vec<String> = base_layers.iter().map(|l| l.diff_id.clone()).collect();
+    diff_ids.push(layer.diff_id.clone());
+    let mut layers = Vec::new();
+    for l in &base_layers {
+        layers.push(descriptor(
+            MediaType::from(l.media_type.as_str()),
+            &l.digest,
+            l.size,
+        )?);
+    }
+    layers.push(descriptor(
+        MediaType::ImageLayerGzip,
+        &layer.digest,
+        layer.gzip.len() as u64,
+    )?);
     let config = ImageConfigurationBuilder::default()
         .created(rfc3339(input.build.epoch))
         .architecture(arch(platform))
@@ -234,12 +251,20 @@ fn platform_image(
         .rootfs(
             RootFsBuilder::default()
                 .typ("layers")
-                .diff_ids(vec![input.base.diff_id.clone(), layer.diff_id.clone()])
+                .diff_ids(diff_ids)
                 .build()
                 .map_err(|e| e.to_string())?,
         )
         .build()
         .map_err(|e| e.to_string())?;
+    let config = if input.base.is_reference() {
+        let digest = &input.base.platform(platform)?.config;
+        let base_config = ImageConfiguration::from_reader(&layout.read_blob(digest)?[..])
+            .map_err(|e| format!("base {} config {digest}: {e}", input.base.name))?;
+        on_base_config(base_config, config)
+    } else {
+        config
+    };
     let config_bytes = canonical(&config)?;
     let config_digest = layout.put_blob(&config_bytes)?;
     let manifest = ImageManifestBuilder::default()
@@ -250,18 +275,7 @@ fn platform_image(
             &config_digest,
             config_bytes.len() as u64,
         )?)
-        .layers(vec![
-            descriptor(
-                MediaType::ImageLayerGzip,
-                &input.base.digest,
-                input.base.size,
-            )?,
-            descriptor(
-                MediaType::ImageLayerGzip,
-                &layer.digest,
-                layer.gzip.len() as u64,
-            )?,
-        ])
+        .layers(layers)
         .annotations(labels.clone())
         .build()
         .map_err(|e| e.to_string())?;
@@ -271,8 +285,62 @@ fn platform_image(
         platform: platform.oci().to_string(),
         digest: manifest_digest,
         size: manifest_bytes.len() as u64,
-        compressed_size: config_bytes.len() as u64 + input.base.size + layer.gzip.len() as u64,
-        uncompressed_size: input.base.uncompressed_size + layer.tar.len() as u64,
+        compressed_size: config_bytes.len() as u64
+            + base_layers.iter().map(|l| l.size).sum::<u64>()
+            + layer.gzip.len() as u64,
+        uncompressed_size: base_layers.iter().map(|l| l.uncompressed_size).sum::<u64>()
+            + layer.tar.len() as u64,
         layer_digest: layer.digest,
     })
+}
+
+/// The config of an image on a base by reference: the base's config with ours laid over it,
+/// as a Dockerfile `FROM <base>` would do — Env merged by name (ours win, base order first),
+/// labels and exposed ports merged, Cmd cleared (a new ENTRYPOINT resets it), our user,
+/// working dir, entrypoint and rootfs; the base's other settings (volumes, stop signal,
+/// variant) and history are kept, with one history entry added for the service layer.
+pub fn on_base_config(
+    mut base: ImageConfiguration,
+    ours: ImageConfiguration,
+) -> ImageConfiguration {
+    let mut config = base.config().clone().unwrap_or_default();
+    let o = ours.config().clone().unwrap_or_default();
+    let mut env = config.env().clone().unwrap_or_default();
+    for kv in o.env().clone().unwrap_or_default() {
+        let key = kv.split('=').next().unwrap_or_default().to_string();
+        match env
+            .iter_mut()
+            .find(|e| e.split('=').next() == Some(key.as_str()))
+        {
+            Some(e) => *e = kv,
+            None => env.push(kv),
+        }
+    }
+    config.set_env(Some(env));
+    let mut labels = config.labels().clone().unwrap_or_default();
+    labels.extend(o.labels().clone().unwrap_or_default());
+    config.set_labels(Some(labels));
+    let mut ports = config.exposed_ports().clone().unwrap_or_default();
+    for p in o.exposed_ports().clone().unwrap_or_default() {
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    config.set_exposed_ports(Some(ports));
+    config.set_user(o.user().clone());
+    config.set_working_dir(o.working_dir().clone());
+    config.set_entrypoint(o.entrypoint().clone());
+    config.set_cmd(None);
+    base.set_config(Some(config));
+    base.set_created(ours.created().clone());
+    base.set_architecture(ours.architecture().clone());
+    base.set_os(ours.os().clone());
+    base.set_rootfs(ours.rootfs().clone());
+    if let Some(history) = base.history_mut() {
+        let mut ours_history = History::default();
+        ours_history.set_created(ours.created().clone());
+        ours_history.set_created_by(Some("lucid: service binary".into()));
+        history.push(ours_history);
+    }
+    base
 }

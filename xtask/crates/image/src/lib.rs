@@ -7,6 +7,7 @@
 //! they cannot drift apart.
 
 pub mod base;
+pub mod base_ref;
 pub mod deb;
 pub mod docker;
 pub mod facts;

@@ -148,7 +148,7 @@ impl Registry {
             let reply = result.map_err(|e| {
                 format!(
                     "registry {} unreachable: {method} {url}: {e} (after {attempt} attempt{}); \
-                     is the registry running? a rerun resumes: blobs already pushed are skipped",
+                     is the registry running? a rerun resumes where this one stopped (blobs already transferred are skipped)",
                     self.host,
                     if attempt == 1 { "" } else { "s" }
                 )
@@ -207,7 +207,7 @@ impl Registry {
             Vec::new()
         } else {
             body.with_config()
-                .limit(64 << 20)
+                .limit(BODY_LIMIT)
                 .read_to_vec()
                 .map_err(|e| e.to_string())?
         };
@@ -399,6 +399,86 @@ impl Registry {
         Ok((media_type, r.body))
     }
 
+    /// The bytes of a blob (unverified: the caller checks the digest). Registries that keep
+    /// blobs in object storage answer with a redirect, followed without our credentials.
+    pub fn get_blob(&self, repo: &str, digest: &str) -> Result<Vec<u8>, String> {
+        let scope = format!("repository:{repo}:pull");
+        let r = self.send(
+            "GET",
+            &format!("/v2/{repo}/blobs/{digest}"),
+            &[],
+            None,
+            &scope,
+        )?;
+        let r = match (r.status, r.header("location")) {
+            (301 | 302 | 303 | 307 | 308, Some(location)) => {
+                let location = location.to_string();
+                if location.starts_with('/') || location.starts_with(&self.base_url) {
+                    self.send("GET", &location, &[], None, &scope)?
+                } else {
+                    self.unauthenticated_get(&location)?
+                }
+            }
+            _ => r,
+        };
+        match r.status {
+            200 => Ok(r.body),
+            404 => Err(format!(
+                "registry {}: {repo} has no blob {digest}",
+                self.host
+            )),
+            s => Err(format!(
+                "registry {}: GET blob {digest} of {repo}: HTTP {s}",
+                self.host
+            )),
+        }
+    }
+
+    fn unauthenticated_get(&self, url: &str) -> Result<Reply, String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let req = http::Request::builder()
+                .method("GET")
+                .uri(url)
+                .body(())
+                .map_err(|e| e.to_string())?;
+            let result = self
+                .agent
+                .run(req)
+                .map_err(|e| e.to_string())
+                .and_then(|resp| {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = resp
+                        .into_body()
+                        .with_config()
+                        .limit(BODY_LIMIT)
+                        .read_to_vec()
+                        .map_err(|e| e.to_string())?;
+                    Ok(Reply {
+                        status,
+                        headers,
+                        body,
+                    })
+                });
+            let retryable = match &result {
+                Ok(r) => r.status >= 500 || r.status == 429,
+                Err(_) => true,
+            };
+            if retryable && attempt < self.retry.attempts {
+                std::thread::sleep(self.retry.first_delay * 2u32.pow(attempt - 1));
+                continue;
+            }
+            return result.map_err(|e| {
+                format!(
+                    "registry {}: blob storage unreachable: GET {url}: {e} (after {attempt} attempts)",
+                    self.host
+                )
+            });
+        }
+    }
+
     /// Stores a manifest (or index) under `reference`; returns the digest the registry computed.
     pub fn put_manifest(
         &self,
@@ -427,6 +507,9 @@ impl Registry {
             .unwrap_or_else(|| crate::sha256_digest(bytes)))
     }
 }
+
+/// Largest reply body read into memory: base image layers come through here too.
+const BODY_LIMIT: u64 = 1 << 30;
 
 const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, \
 application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";

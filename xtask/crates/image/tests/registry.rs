@@ -3,89 +3,13 @@
 
 mod common;
 
+use common::registry::TestRegistry;
 use lucid_image::push::{self, PushEvent};
 use lucid_image::registry::{Credentials, Registry, Retry};
 use lucid_image::Layout;
 use lucid_plan::ImageRef;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct TestRegistry {
-    child: Option<Child>,
-    port: u16,
-    config: PathBuf,
-}
-
-impl TestRegistry {
-    fn start(dir: &Path, htpasswd: Option<(&str, &str)>) -> TestRegistry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let storage = dir.join("storage");
-        std::fs::create_dir_all(&storage).unwrap();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        );
-        if let Some((user, password)) = htpasswd {
-            let line = format!("{user}:{}\n", bcrypt::hash(password, 5).unwrap());
-            std::fs::write(dir.join("htpasswd"), line).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: lucid-test\n    path: {}\n",
-                dir.join("htpasswd").display()
-            ));
-        }
-        let path = dir.join("config.yml");
-        std::fs::write(&path, config).unwrap();
-        let mut r = TestRegistry {
-            child: None,
-            port,
-            config: path,
-        };
-        r.restart();
-        r
-    }
-
-    fn restart(&mut self) {
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&self.config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("/usr/bin/docker-registry (Debian docker-registry) is installed");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "registry did not start on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for TestRegistry {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use std::process::Command;
+use std::time::Duration;
 
 struct Fixture {
     dir: tempfile::TempDir,
