@@ -68,7 +68,7 @@ fn bench_build(ctx: &Ctx, repeat: usize) -> Result<()> {
     };
     let mut per_platform = Vec::new();
     for &platform in &ws.settings.platforms {
-        let target_dir = ctx.root.join("target").join(platform.rust_target());
+        let target_dir = ws.target_dir.join(platform.rust_target());
         if target_dir.exists() {
             std::fs::remove_dir_all(&target_dir)
                 .with_context(|| format!("removing {}", target_dir.display()))?;
@@ -142,10 +142,11 @@ fn bench_pipeline(ctx: &Ctx) -> Result<()> {
     )
     .run()?;
     xshell::cmd!(sh, "cargo build --release --locked -p lucid-e2e --bin pipeline-bench --target aarch64-unknown-linux-musl").run()?;
-    let native = ctx.root.join("target/release/pipeline-bench");
-    let arm = ctx
-        .root
-        .join("target/aarch64-unknown-linux-musl/release/pipeline-bench");
+    let ws = ctx.workspace()?;
+    let native = ws.target_dir.join("release/pipeline-bench");
+    let arm = ws
+        .target_dir
+        .join("aarch64-unknown-linux-musl/release/pipeline-bench");
     let native_out = xshell::cmd!(sh, "{native}").read()?;
     let qemu = which::which("qemu-aarch64-static")
         .context("qemu-aarch64-static not found: apt-get install qemu-user-static")?;

@@ -106,7 +106,7 @@ impl Build {
 /// Compiles `services` for `platforms` and returns the checked binaries (stage 1 of the pipeline).
 pub fn compile(
     ctx: &Ctx,
-    _ws: &Workspace,
+    ws: &Workspace,
     services: &[&Service],
     platforms: &[Platform],
     opts: &CompileOptions,
@@ -125,9 +125,8 @@ pub fn compile(
         std::fs::create_dir_all(&out_dir)
             .with_context(|| format!("creating {}", out_dir.display()))?;
         for s in services {
-            let built = ctx
-                .root
-                .join("target")
+            let built = ws
+                .target_dir
                 .join(platform.rust_target())
                 .join("release")
                 .join(&s.name);

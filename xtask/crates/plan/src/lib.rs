@@ -247,6 +247,8 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Workspace {
     pub root: PathBuf,
+    /// Cargo's target directory (honours CARGO_TARGET_DIR and build.target-dir).
+    pub target_dir: PathBuf,
     pub version: String,
     pub settings: Settings,
     pub services: Vec<Service>,
@@ -379,8 +381,10 @@ impl Workspace {
             return Err(MetadataErrors(errors));
         }
         let version = versions.into_iter().next().unwrap_or_default();
+        let target_dir = metadata.target_directory.clone().into_std_path_buf();
         Ok(Workspace {
             root,
+            target_dir,
             version,
             settings,
             services,
