@@ -190,10 +190,11 @@ impl Release {
         mut clock: Clock,
         started: Instant,
     ) -> Result<()> {
-        let resume = || {
-            format!(
-                "the moving tags were not touched and the work tree is unchanged; run `cargo xtask release{}` again to resume \
-                 (images and blobs already pushed are skipped)",
+        // The cause first, then what state it leaves and how to go on.
+        let resume = |e: anyhow::Error| {
+            anyhow::anyhow!(
+                "{e:#}\nthe moving tags were not touched and the work tree is unchanged; run `cargo xtask release{}` \
+                 again to resume (images and blobs already pushed are skipped)",
                 self.registry
                     .as_deref()
                     .map(|h| format!(" --registry {h}"))
@@ -202,23 +203,23 @@ impl Release {
         };
 
         step(2, "build", false);
-        let manifest = build(ctx, self.engine, host).with_context(resume)?;
+        let manifest = build(ctx, self.engine, host).map_err(resume)?;
         clock.lap("build");
 
         step(3, "push the immutable tags", false);
         let layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
         let built = built_images(&layout, &manifest)?;
-        let outcomes = push_all(registry, &layout, &built, refs, remote).with_context(resume)?;
+        let outcomes = push_all(registry, &layout, &built, refs, remote).map_err(resume)?;
         clock.lap("push");
 
         step(4, "compose files pinned to the pushed digests", false);
         let stage = ctx.out_dir(STAGE);
         let release = release_manifest(&manifest, host);
-        stage_outputs(ws, &stage, &release).with_context(resume)?;
+        stage_outputs(ws, &stage, &release).map_err(resume)?;
         clock.lap("compose");
 
         step(5, "validate", false);
-        let validation = validate(ws, &stage, host).with_context(resume)?;
+        let validation = validate(ws, &stage, host).map_err(resume)?;
         clock.lap("validate");
 
         step(6, "move the moving tags", false);
@@ -661,15 +662,15 @@ struct Validation {
     source: String,
 }
 
-/// Validates the staged compose files against the pushed images (read back from a loopback
-/// registry; a remote registry is validated through the OCI layout, whose digests the push
-/// just matched one by one).
+/// Validates the staged compose files against the pushed images (read back from an open
+/// loopback registry; otherwise through the OCI layout, whose digests the push just matched one
+/// by one against what the registry stored).
 fn validate(ws: &Workspace, stage: &Path, host: &str) -> Result<Validation> {
     let mut staged = ws.clone();
     staged.root = stage.to_path_buf();
     let mut opts = lucid_validate::Options::defaults(&ws.root);
     opts.build_manifest = Some(stage.join(RELEASE_MANIFEST));
-    if is_loopback(host) {
+    if reads_back_from_registry(host) {
         opts.registry = Some(host.to_string());
     }
     let report = lucid_validate::validate(&staged, &opts);
@@ -705,6 +706,12 @@ fn validate(ws: &Workspace, stage: &Path, host: &str) -> Result<Validation> {
         warnings: s.warnings,
         source: report.image_source.clone(),
     })
+}
+
+/// The validator's registry client speaks plain HTTP without credentials: it reads the pushed
+/// images back from an open loopback registry; anything else is validated through the layout.
+fn reads_back_from_registry(host: &str) -> bool {
+    is_loopback(host) && matches!(registry::credentials_for(host), Ok(None))
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -903,7 +910,7 @@ fn dry_run(
     step(5, "validate", true);
     println!(
         "  images from {}, the generated compose files in their deployments → {}",
-        if is_loopback(host) {
+        if reads_back_from_registry(host) {
             format!("registry {host}")
         } else {
             "the OCI layout target/lucid/oci (what was pushed)".into()

@@ -473,7 +473,8 @@ impl WorkspaceCopy {
             "git {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        // Not trim(): `git status --porcelain` lines start with a status column that may be blank.
+        String::from_utf8_lossy(&out.stdout).trim_end().to_string()
     }
 
     /// Commits everything with a fixed date (the release's SOURCE_DATE_EPOCH); returns the sha.

@@ -570,7 +570,9 @@ fn resources(
     // Outside Swarm, Docker has no CPU reservation; compose 1.29 drops `reservations.cpus`.
     // The generator therefore expresses it as `cpu_shares` (1024 = one CPU's weight).
     if s.cpu_reservation.is_none() {
-        let shares = v.get("cpu_shares").map(|c| (format!("services.{name}.cpu_shares"), c.clone()));
+        let shares = v
+            .get("cpu_shares")
+            .map(|c| (format!("services.{name}.cpu_shares"), c.clone()));
         s.cpu_reservation = cpus(shares).map(|shares| shares / 1024.0);
     }
 }

@@ -379,5 +379,9 @@ fn d07_cpu_reservations_written_as_cpu_shares_count_against_the_device() {
     let f = check(&["d07-cpu-shares.yaml"]);
     let cpu: Vec<_> = f.iter().filter(|f| f.check == Check::Resources).collect();
     assert_eq!(cpu.len(), 1, "{f:#?}");
-    assert!(cpu[0].message.contains("CPU reservations sum to 4.00"), "{}", cpu[0]);
+    assert!(
+        cpu[0].message.contains("CPU reservations sum to 4.00"),
+        "{}",
+        cpu[0]
+    );
 }
