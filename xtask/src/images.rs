@@ -116,6 +116,20 @@ pub struct Provenance {
     pub epoch: u64,
 }
 
+impl Provenance {
+    /// The facts of this build on `base`, as the image engines take them.
+    pub fn build_info(&self, ws: &Workspace, base: &BaseLayer) -> BuildInfo {
+        BuildInfo {
+            version: self.version.clone(),
+            revision: self.revision.clone(),
+            source: ws.settings.source.clone(),
+            epoch: self.epoch,
+            base_name: base.name.clone(),
+            base_digest: base.digest.clone(),
+        }
+    }
+}
+
 fn git(ctx: &Ctx, args: &[&str]) -> Option<String> {
     let out = std::process::Command::new("git")
         .args(args)
@@ -307,14 +321,7 @@ pub fn build_images_on(
     // The base first: a wrong or unreachable base reference fails before the long compile.
     let base = prepare_base_on(ctx, &ws, base_ref, &platforms, &layout)?;
     binaries(ctx, &ws, &services, &platforms, opts.compile)?;
-    let build = BuildInfo {
-        version: prov.version.clone(),
-        revision: prov.revision.clone(),
-        source: ws.settings.source.clone(),
-        epoch: prov.epoch,
-        base_name: base.name.clone(),
-        base_digest: base.digest.clone(),
-    };
+    let build = prov.build_info(&ws, &base);
     let facts: Vec<ImageFacts> = services.iter().map(|s| ImageFacts::of(s)).collect();
     let built = match engine {
         Engine::Buildx => buildx(
@@ -692,14 +699,7 @@ pub fn bench(ctx: &Ctx) -> Result<()> {
     let prov = provenance(ctx, &ws, false)?;
     let main_layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
     let base = prepare_base(ctx, &ws, &main_layout)?;
-    let build = BuildInfo {
-        version: prov.version.clone(),
-        revision: prov.revision.clone(),
-        source: ws.settings.source.clone(),
-        epoch: prov.epoch,
-        base_name: base.name.clone(),
-        base_digest: base.digest.clone(),
-    };
+    let build = prov.build_info(&ws, &base);
     let facts: Vec<ImageFacts> = services.iter().map(|s| ImageFacts::of(s)).collect();
     let refs: Vec<(ImageRef, ImageRef)> = services
         .iter()

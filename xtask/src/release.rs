@@ -443,7 +443,7 @@ fn clean_tree(root: &Path, allow_dirty: bool) -> Result<String, String> {
 /// opening (and cancelling) a blob upload.
 fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<String, String> {
     let repo = &refs.first().ok_or("no services")?.0.repository;
-    let scope = format!("repository:{repo}:pull,push");
+    let scope = Registry::push_scope(repo);
     let reply = r.send("GET", "/v2/", &[], None, &scope)?;
     if reply.status != 200 {
         return Err(format!("GET /v2/: HTTP {} (not a registry?)", reply.status));
@@ -453,13 +453,7 @@ fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<
         None => "anonymously".into(),
     };
     if push {
-        let start = r.send(
-            "POST",
-            &format!("/v2/{repo}/blobs/uploads/"),
-            &[],
-            Some(&[]),
-            &scope,
-        )?;
+        let start = r.start_upload(repo)?;
         if start.status != 202 {
             return Err(format!(
                 "may not push to {repo}: starting an upload answered HTTP {}",

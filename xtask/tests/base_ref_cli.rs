@@ -38,11 +38,7 @@ fn base_ref_without_digest_is_refused() {
 
 #[test]
 fn unreachable_base_registry_is_a_clear_error_naming_the_reference_and_the_field() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lucid_image::testing::free_port();
     let reference = format!(
         "127.0.0.1:{port}/distroless/static:nonroot@sha256:{}",
         "ab".repeat(32)

@@ -1,7 +1,7 @@
 //! `cargo xtask build` as users run it: the real cross-compilation of every service for both
 //! platforms, then each binary checked with `file` and the arm64 ones run under qemu.
 
-use std::net::TcpListener;
+use lucid_image::testing::{assert_success, free_port};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -31,11 +31,7 @@ fn service_names() -> Vec<String> {
 #[test]
 fn dry_run_prints_one_cargo_command_per_platform() {
     let out = xtask(&["build", "--dry-run"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let commands: Vec<&str> = stdout
         .lines()
@@ -76,14 +72,6 @@ fn unknown_platform_is_refused() {
     let out = xtask(&["build", "--platform", "linux/riscv64", "--dry-run"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown platform \"linux/riscv64\""));
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 struct Killed(Child);

@@ -112,7 +112,7 @@ fn fixture() -> &'static Fixture {
         let services: Vec<String> = ws.services.iter().map(|s| s.name.clone()).collect();
         let v0 = ws.version.clone();
         let snapshot = dir.join("v0-storage");
-        let mut registry = TestRegistry::start(&dir.join("v0-registry"), &snapshot, None);
+        let mut registry = TestRegistry::start_on(&dir.join("v0-registry"), &snapshot, None);
         let host = registry.host();
         let none = docker_config(&dir.join("docker-none"), &host, None);
 
@@ -165,7 +165,7 @@ fn scenario(f: &Fixture, name: &str, fault: Fault, auth: Option<(&str, &str)>) -
     std::fs::create_dir_all(&dir).unwrap();
     let storage = dir.join("storage");
     copy_dir(&f.snapshot, &storage);
-    let registry = TestRegistry::start(&dir, &storage, auth);
+    let registry = TestRegistry::start_on(&dir, &storage, auth);
     let proxy = FaultProxy::start(registry.port, fault);
     f.copy.reset(&f.unreleased);
     Scenario {
@@ -331,7 +331,7 @@ fn releases_all_27_services_pinned_validated_with_the_moving_tags_moved() {
     let storage = dir.join("storage");
     std::fs::create_dir_all(&dir).unwrap();
     copy_dir(&f.snapshot, &storage);
-    let registry = TestRegistry::start(&dir, &storage, None);
+    let registry = TestRegistry::start_on(&dir, &storage, None);
     let host = registry.host();
     assert_eq!(moving_tags(&f.services, &host, None), all_at(&f.v0_digests));
     for (service, digest) in &f.v0_digests {

@@ -1,7 +1,7 @@
-//! Real parts for the release tests: a distribution registry (`/usr/bin/docker-registry`) on a
-//! free loopback port with temporary storage, a fault-injecting HTTP proxy in front of it, and
-//! a temporary copy of the workspace (a release rewrites compose/ and images/ of the workspace
-//! it runs in, so the tests never release the real one).
+//! Real parts for the release tests: a distribution registry (`lucid_image::testing`), a
+//! fault-injecting HTTP proxy in front of it, and a temporary copy of the workspace (a release
+//! rewrites compose/ and images/ of the workspace it runs in, so the tests never release the
+//! real one).
 
 #![allow(dead_code)]
 
@@ -10,10 +10,12 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
+
+pub use lucid_image::testing::{assert_success, free_port, TestRegistry};
 
 pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 pub const REPOSITORY: &str = "pickme/lucid";
@@ -31,84 +33,6 @@ pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(d) => root().join(d),
         None => root().join("target"),
-    }
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `/usr/bin/docker-registry serve` on a free port; stopped when dropped.
-pub struct TestRegistry {
-    child: Option<Child>,
-    pub port: u16,
-    pub storage: PathBuf,
-    config: PathBuf,
-}
-
-impl TestRegistry {
-    /// A registry over `storage` (kept: copy a snapshot there to start from it), with
-    /// htpasswd auth for `user:password` when given.
-    pub fn start(dir: &Path, storage: &Path, htpasswd: Option<(&str, &str)>) -> TestRegistry {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::create_dir_all(storage).unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        );
-        if let Some((user, password)) = htpasswd {
-            let line = format!("{user}:{}\n", bcrypt::hash(password, 5).unwrap());
-            std::fs::write(dir.join("htpasswd"), line).unwrap();
-            config.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: lucid-test\n    path: {}\n",
-                dir.join("htpasswd").display()
-            ));
-        }
-        let path = dir.join("config.yml");
-        std::fs::write(&path, config).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("/usr/bin/docker-registry (Debian docker-registry) is installed");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "registry did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        TestRegistry {
-            child: Some(child),
-            port,
-            storage: storage.to_path_buf(),
-            config: path,
-        }
-    }
-
-    pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for TestRegistry {
-    fn drop(&mut self) {
-        self.stop();
     }
 }
 
@@ -456,18 +380,21 @@ impl WorkspaceCopy {
         copy
     }
 
+    /// `git` in the copy, as a fixed test author.
+    fn git_command(&self) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.args([
+            "-c",
+            "user.name=Lucid Test",
+            "-c",
+            "user.email=test@lucid.invalid",
+        ])
+        .current_dir(&self.dir);
+        cmd
+    }
+
     pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=Lucid Test",
-                "-c",
-                "user.email=test@lucid.invalid",
-            ])
-            .args(args)
-            .current_dir(&self.dir)
-            .output()
-            .unwrap();
+        let out = self.git_command().args(args).output().unwrap();
         assert!(
             out.status.success(),
             "git {args:?}: {}",
@@ -480,24 +407,14 @@ impl WorkspaceCopy {
     /// Commits everything with a fixed date (the release's SOURCE_DATE_EPOCH); returns the sha.
     pub fn commit(&self, message: &str, date: &str) -> String {
         self.git(&["add", "-A"]);
-        let out = Command::new("git")
-            .args([
-                "-c",
-                "user.name=Lucid Test",
-                "-c",
-                "user.email=test@lucid.invalid",
-            ])
+        let out = self
+            .git_command()
             .args(["commit", "-q", "--allow-empty", "-m", message])
             .env("GIT_AUTHOR_DATE", date)
             .env("GIT_COMMITTER_DATE", date)
-            .current_dir(&self.dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         self.git(&["rev-parse", "HEAD"])
     }
 
@@ -518,11 +435,7 @@ impl WorkspaceCopy {
             .current_dir(&self.dir)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
     }
 
     /// `git status --porcelain`.

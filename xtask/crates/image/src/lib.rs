@@ -18,6 +18,8 @@ pub mod layout;
 pub mod push;
 pub mod registry;
 pub mod rootfs;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use base::Base;
 pub use facts::{BuildInfo, ImageFacts};

@@ -132,19 +132,9 @@ impl Registry {
         scope: &str,
     ) -> Result<Reply, String> {
         let url = self.url(path);
-        let mut attempt = 0;
         let mut reauthenticated = false;
         loop {
-            attempt += 1;
-            let result = self.once(method, &url, headers, body);
-            let retryable = match &result {
-                Ok(r) => r.status >= 500 || r.status == 429,
-                Err(_) => true,
-            };
-            if retryable && attempt < self.retry.attempts {
-                std::thread::sleep(self.retry.first_delay * 2u32.pow(attempt - 1));
-                continue;
-            }
+            let (result, attempt) = self.retrying(|| self.once(method, &url, headers, body));
             let reply = result.map_err(|e| {
                 format!(
                     "registry {} unreachable: {method} {url}: {e} (after {attempt} attempt{}); \
@@ -157,7 +147,6 @@ impl Registry {
                 reauthenticated = true;
                 let challenge = reply.header("www-authenticate").unwrap_or("").to_string();
                 self.authenticate(&challenge, scope)?;
-                attempt = 0;
                 continue;
             }
             if reply.status == 401 || reply.status == 403 {
@@ -172,6 +161,28 @@ impl Registry {
                 ));
             }
             return Ok(reply);
+        }
+    }
+
+    /// Runs `request` until it succeeds or fails for good: transport faults, 5xx and 429 are
+    /// tried again with exponential backoff. Returns the last result and the attempts made.
+    fn retrying(
+        &self,
+        mut request: impl FnMut() -> Result<Reply, String>,
+    ) -> (Result<Reply, String>, u32) {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = request();
+            let retryable = match &result {
+                Ok(r) => r.status >= 500 || r.status == 429,
+                Err(_) => true,
+            };
+            if retryable && attempt < self.retry.attempts {
+                std::thread::sleep(self.retry.first_delay * 2u32.pow(attempt - 1));
+                continue;
+            }
+            return (result, attempt);
         }
     }
 
@@ -297,46 +308,68 @@ impl Registry {
         Ok(())
     }
 
-    fn scope(repo: &str) -> String {
+    /// The token scope that lets us read and write `repo`.
+    pub fn push_scope(repo: &str) -> String {
         format!("repository:{repo}:pull,push")
     }
 
-    /// True when the registry already has the blob.
-    pub fn has_blob(&self, repo: &str, digest: &str) -> Result<bool, String> {
+    /// HEAD `/v2/<repo>/<kind>s/<reference>`: the reply when it exists, None when it does not.
+    fn head(
+        &self,
+        repo: &str,
+        kind: &str,
+        reference: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Option<Reply>, String> {
         let r = self.send(
             "HEAD",
-            &format!("/v2/{repo}/blobs/{digest}"),
-            &[],
+            &format!("/v2/{repo}/{kind}s/{reference}"),
+            headers,
             None,
-            &Registry::scope(repo),
+            &Registry::push_scope(repo),
         )?;
         match r.status {
-            200 => Ok(true),
-            404 => Ok(false),
+            200 => Ok(Some(r)),
+            404 => Ok(None),
             s => Err(format!(
-                "registry {}: HEAD blob {digest}: HTTP {s}",
+                "registry {}: HEAD {kind} {reference}: HTTP {s}",
                 self.host
             )),
         }
     }
 
-    /// Uploads a blob in one PUT (POST for a session, then PUT with the digest).
-    pub fn upload_blob(&self, repo: &str, digest: &str, bytes: &[u8]) -> Result<(), String> {
-        let scope = Registry::scope(repo);
-        let start = self.send(
+    /// An error for a reply we did not expect, with what the registry said.
+    fn unexpected(&self, what: &str, r: &Reply) -> String {
+        format!(
+            "registry {}: {what}: HTTP {}: {}",
+            self.host,
+            r.status,
+            String::from_utf8_lossy(&r.body).trim()
+        )
+    }
+
+    /// True when the registry already has the blob.
+    pub fn has_blob(&self, repo: &str, digest: &str) -> Result<bool, String> {
+        Ok(self.head(repo, "blob", digest, &[])?.is_some())
+    }
+
+    /// Opens a blob upload session (POST); the reply is the caller's to judge: 202 with a
+    /// Location when it may push.
+    pub fn start_upload(&self, repo: &str) -> Result<Reply, String> {
+        self.send(
             "POST",
             &format!("/v2/{repo}/blobs/uploads/"),
             &[],
             Some(&[]),
-            &scope,
-        )?;
+            &Registry::push_scope(repo),
+        )
+    }
+
+    /// Uploads a blob in one PUT (POST for a session, then PUT with the digest).
+    pub fn upload_blob(&self, repo: &str, digest: &str, bytes: &[u8]) -> Result<(), String> {
+        let start = self.start_upload(repo)?;
         if start.status != 202 {
-            return Err(format!(
-                "registry {}: starting the upload of {digest}: HTTP {}: {}",
-                self.host,
-                start.status,
-                String::from_utf8_lossy(&start.body).trim()
-            ));
+            return Err(self.unexpected(&format!("starting the upload of {digest}"), &start));
         }
         let location = start
             .header("location")
@@ -348,36 +381,18 @@ impl Registry {
             &put,
             &[("Content-Type", "application/octet-stream")],
             Some(bytes),
-            &scope,
+            &Registry::push_scope(repo),
         )?;
         if r.status != 201 {
-            return Err(format!(
-                "registry {}: uploading {digest}: HTTP {}: {}",
-                self.host,
-                r.status,
-                String::from_utf8_lossy(&r.body).trim()
-            ));
+            return Err(self.unexpected(&format!("uploading {digest}"), &r));
         }
         Ok(())
     }
 
     /// The digest of the manifest at `reference` (tag or digest), or None when there is none.
     pub fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<String>, String> {
-        let r = self.send(
-            "HEAD",
-            &format!("/v2/{repo}/manifests/{reference}"),
-            &[("Accept", ACCEPT)],
-            None,
-            &Registry::scope(repo),
-        )?;
-        match r.status {
-            200 => Ok(r.header("docker-content-digest").map(str::to_string)),
-            404 => Ok(None),
-            s => Err(format!(
-                "registry {}: HEAD manifest {reference}: HTTP {s}",
-                self.host
-            )),
-        }
+        let r = self.head(repo, "manifest", reference, &[("Accept", ACCEPT)])?;
+        Ok(r.and_then(|r| r.header("docker-content-digest").map(str::to_string)))
     }
 
     /// The manifest at `reference`: media type and bytes.
@@ -387,7 +402,7 @@ impl Registry {
             &format!("/v2/{repo}/manifests/{reference}"),
             &[("Accept", ACCEPT)],
             None,
-            &Registry::scope(repo),
+            &Registry::push_scope(repo),
         )?;
         if r.status != 200 {
             return Err(format!(
@@ -435,48 +450,37 @@ impl Registry {
     }
 
     fn unauthenticated_get(&self, url: &str) -> Result<Reply, String> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        // A malformed Location fails at once; only the transfer is worth retrying.
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+        let (result, attempt) = self.retrying(|| {
             let req = http::Request::builder()
                 .method("GET")
-                .uri(url)
+                .uri(uri.clone())
                 .body(())
                 .map_err(|e| e.to_string())?;
-            let result = self
-                .agent
-                .run(req)
-                .map_err(|e| e.to_string())
-                .and_then(|resp| {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    let body = resp
-                        .into_body()
-                        .with_config()
-                        .limit(BODY_LIMIT)
-                        .read_to_vec()
-                        .map_err(|e| e.to_string())?;
-                    Ok(Reply {
-                        status,
-                        headers,
-                        body,
-                    })
-                });
-            let retryable = match &result {
-                Ok(r) => r.status >= 500 || r.status == 429,
-                Err(_) => true,
-            };
-            if retryable && attempt < self.retry.attempts {
-                std::thread::sleep(self.retry.first_delay * 2u32.pow(attempt - 1));
-                continue;
-            }
-            return result.map_err(|e| {
-                format!(
-                    "registry {}: blob storage unreachable: GET {url}: {e} (after {attempt} attempts)",
-                    self.host
-                )
-            });
-        }
+            let resp = self.agent.run(req).map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            let headers = resp.headers().clone();
+            let body = resp
+                .into_body()
+                .with_config()
+                .limit(BODY_LIMIT)
+                .read_to_vec()
+                .map_err(|e| e.to_string())?;
+            Ok(Reply {
+                status,
+                headers,
+                body,
+            })
+        });
+        result.map_err(|e| {
+            format!(
+                "registry {}: blob storage unreachable: GET {url}: {e} (after {attempt} attempts)",
+                self.host
+            )
+        })
     }
 
     /// Stores a manifest (or index) under `reference`; returns the digest the registry computed.
@@ -492,15 +496,10 @@ impl Registry {
             &format!("/v2/{repo}/manifests/{reference}"),
             &[("Content-Type", media_type)],
             Some(bytes),
-            &Registry::scope(repo),
+            &Registry::push_scope(repo),
         )?;
         if r.status != 201 {
-            return Err(format!(
-                "registry {}: PUT manifest {repo}:{reference}: HTTP {}: {}",
-                self.host,
-                r.status,
-                String::from_utf8_lossy(&r.body).trim()
-            ));
+            return Err(self.unexpected(&format!("PUT manifest {repo}:{reference}"), &r));
         }
         Ok(r.header("docker-content-digest")
             .map(str::to_string)

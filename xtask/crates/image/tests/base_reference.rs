@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::registry::TestRegistry;
 use lucid_image::base_ref;
 use lucid_image::docker::{self, BakeTarget};
 use lucid_image::layer::{self, Entry};
 use lucid_image::registry::Registry;
+use lucid_image::testing::{assert_success, TestRegistry};
 use lucid_image::{push, sha256_digest, Base, BuildInfo, ImageFacts, Layout};
 use lucid_plan::{ImageRef, Platform};
 use serde_json::{json, Value};
@@ -245,11 +245,7 @@ fn builds_services_on_a_base_fetched_by_reference() {
             .arg(format!("docker://{target}"))
             .output()
             .expect("skopeo is installed");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         let inspected: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(
             inspected["Layers"][0].as_str(),
@@ -322,11 +318,7 @@ fn rejects_a_base_without_a_requested_platform() {
 #[test]
 fn unreachable_registry_gives_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = lucid_image::testing::free_port();
     let reference = ImageRef::parse(&format!(
         "127.0.0.1:{port}/lucid-test/base:nonroot@{}",
         sha256_digest(b"x")

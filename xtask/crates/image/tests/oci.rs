@@ -4,6 +4,7 @@
 mod common;
 
 use lucid_image::rootfs::{apply_layer, forbidden_paths, Tree};
+use lucid_image::testing::assert_success;
 use lucid_image::Layout;
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use std::process::Command;
@@ -148,11 +149,7 @@ fn skopeo_and_umoci_read_the_layout() {
         ])
         .output()
         .expect("skopeo is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(
         lucid_image::sha256_digest(&out.stdout),
         image.digest,
@@ -167,11 +164,7 @@ fn skopeo_and_umoci_read_the_layout() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(info["Architecture"], "arm64");
     // umoci checks the layout's structure and lists our ref names.
@@ -179,11 +172,7 @@ fn skopeo_and_umoci_read_the_layout() {
         .args(["ls", "--layout", &oci.display().to_string()])
         .output()
         .expect("umoci is installed");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let refs = String::from_utf8_lossy(&out.stdout);
     assert!(
         refs.contains(&image.ref_name) && refs.contains("api-server-0.1.0-test"),
@@ -211,11 +200,7 @@ fn imports_an_oci_archive_like_buildx_writes() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let other = Layout::open(&dir.path().join("imported")).unwrap();
     let imported = lucid_image::docker::import_oci_archive(
         &other,

@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::registry::TestRegistry;
 use lucid_image::push::{self, PushEvent};
 use lucid_image::registry::{Credentials, Registry, Retry};
+use lucid_image::testing::{assert_success, TestRegistry};
 use lucid_image::Layout;
 use lucid_plan::ImageRef;
 use std::process::Command;
@@ -83,11 +83,7 @@ fn pushes_a_multi_platform_index_that_skopeo_reads() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let index: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let archs: Vec<&str> = index["manifests"]
         .as_array()

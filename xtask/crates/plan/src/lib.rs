@@ -8,6 +8,7 @@
 
 pub mod manifest;
 pub mod reference;
+pub mod time;
 pub mod units;
 
 pub use manifest::{ImageEntry, ImageManifest, PlatformImage};

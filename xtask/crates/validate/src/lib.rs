@@ -137,14 +137,7 @@ pub fn inspect_images(
                     .find(|t| t.starts_with(&format!("{expected}-")))
             })
             .cloned();
-        let mut report = ImageReport {
-            service: s.name.clone(),
-            layer: s.layer,
-            reference: None,
-            index_digest: None,
-            platforms: Vec::new(),
-            findings: Vec::new(),
-        };
+        let mut report = ImageReport::empty(s);
         let Some(tag) = tag else {
             report.findings.push(
                 Finding::error(
@@ -275,18 +268,7 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
                     Check::ImageSource,
                     format!("{e} (run `cargo xtask build-images` first)"),
                 )],
-                images: ws
-                    .services
-                    .iter()
-                    .map(|s| ImageReport {
-                        service: s.name.clone(),
-                        layer: s.layer,
-                        reference: None,
-                        index_digest: None,
-                        platforms: Vec::new(),
-                        findings: Vec::new(),
-                    })
-                    .collect(),
+                images: ws.services.iter().map(ImageReport::empty).collect(),
                 built: Vec::new(),
             },
         },
@@ -401,21 +383,5 @@ fn timestamp() -> String {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0)
         });
-    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    lucid_plan::time::rfc3339(secs)
 }

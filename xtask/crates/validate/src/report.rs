@@ -203,6 +203,20 @@ pub struct ImageReport {
     pub findings: Vec<Finding>,
 }
 
+impl ImageReport {
+    /// The report of `service` before anything about its image is known.
+    pub fn empty(service: &lucid_plan::Service) -> ImageReport {
+        ImageReport {
+            service: service.name.clone(),
+            layer: service.layer,
+            reference: None,
+            index_digest: None,
+            platforms: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlatformReport {
     /// `linux/arm64`.

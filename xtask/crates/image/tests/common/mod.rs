@@ -2,8 +2,6 @@
 //! stand-in binaries (the image stage only moves bytes; the compile stage has its own tests).
 #![allow(dead_code)]
 
-pub mod registry;
-
 use lucid_image::image::{self, ImageInput};
 use lucid_image::{Base, BuildInfo, BuiltImage, ImageFacts, Layout};
 use lucid_plan::{Platform, Workspace};

@@ -1,25 +1,50 @@
-//! A real distribution registry (`/usr/bin/docker-registry`) per test: a free loopback port,
-//! temporary storage, optional htpasswd auth; stopped when dropped.
+//! Real parts for the integration tests of this crate and of the xtask (feature `testing`, on
+//! only through their `[dev-dependencies]`): a distribution registry (`/usr/bin/docker-registry`)
+//! per test, on a free loopback port with temporary storage and optional htpasswd auth.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// A loopback port nothing listens on (right now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Fails the test with the command's stderr unless it succeeded.
+#[track_caller]
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `/usr/bin/docker-registry serve` on a free port; stopped when dropped.
 pub struct TestRegistry {
     child: Option<Child>,
-    port: u16,
+    pub port: u16,
+    pub storage: PathBuf,
     config: PathBuf,
 }
 
 impl TestRegistry {
+    /// A registry with its storage, config and htpasswd under `dir`.
     pub fn start(dir: &Path, htpasswd: Option<(&str, &str)>) -> TestRegistry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let storage = dir.join("storage");
-        std::fs::create_dir_all(&storage).unwrap();
+        TestRegistry::start_on(dir, &dir.join("storage"), htpasswd)
+    }
+
+    /// A registry over `storage` (kept: copy a snapshot there to start from it), with
+    /// htpasswd auth for `user:password` when given; its config lives in `dir`.
+    pub fn start_on(dir: &Path, storage: &Path, htpasswd: Option<(&str, &str)>) -> TestRegistry {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::create_dir_all(storage).unwrap();
+        let port = free_port();
         let mut config = format!(
             "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
@@ -37,12 +62,14 @@ impl TestRegistry {
         let mut r = TestRegistry {
             child: None,
             port,
+            storage: storage.to_path_buf(),
             config: path,
         };
         r.restart();
         r
     }
 
+    /// Starts the (stopped) registry again, on the same port and storage.
     pub fn restart(&mut self) {
         let child = Command::new("/usr/bin/docker-registry")
             .arg("serve")
