@@ -962,7 +962,8 @@ mod raw {
                 .map(|c| ctx.cpus("cpu_reservation", c))
                 .unwrap_or(defaults.cpu_reservation),
         };
-        if resources.memory_reservation > resources.memory {
+        // A size that did not parse is 0 and already reported: no follow-up error about it.
+        if resources.memory > 0 && resources.memory_reservation > resources.memory {
             ctx.push("memory_reservation", "larger than the memory limit");
         }
         for key in raw.env.keys() {
