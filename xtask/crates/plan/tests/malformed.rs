@@ -57,7 +57,7 @@ fn load(workspace_meta: &str, services: &[(&str, Option<&str>)]) -> Result<Works
     let dir = std::env::temp_dir().join(format!(
         "lucid-plan-{}-{}",
         std::process::id(),
-        fastrand_suffix()
+        unique_suffix()
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -80,7 +80,7 @@ fn load(workspace_meta: &str, services: &[(&str, Option<&str>)]) -> Result<Works
     result
 }
 
-fn fastrand_suffix() -> u128 {
+fn unique_suffix() -> u128 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
