@@ -92,26 +92,16 @@ impl App for Service {
             9050u16,
             "port of the SOCKS5 listener",
         );
-        let upstream_addr = env
-            .optional(
-                "TOR_UPSTREAM_SOCKS",
-                "host:port of an upstream SOCKS5 endpoint (a Tor daemon's SocksPort)",
-            )
-            .and_then(|text| {
-                Target::parse(&text)
-                    .map_err(|e| env.check(false, format!("TOR_UPSTREAM_SOCKS: {e}")))
-                    .ok()
-            });
-        let upstream_credentials = env
-            .secret(
-                "TOR_UPSTREAM_CREDENTIALS",
-                "user:password for the upstream SOCKS endpoint",
-            )
-            .and_then(|text| {
-                Credentials::parse(&text)
-                    .map_err(|e| env.check(false, format!("TOR_UPSTREAM_CREDENTIALS: {e}")))
-                    .ok()
-            });
+        let upstream_addr = socks::target_var(
+            env,
+            "TOR_UPSTREAM_SOCKS",
+            "host:port of an upstream SOCKS5 endpoint (a Tor daemon's SocksPort)",
+        );
+        let upstream_credentials = socks::credentials_var(
+            env,
+            "TOR_UPSTREAM_CREDENTIALS",
+            "user:password for the upstream SOCKS endpoint",
+        );
         let users = env
             .secret(
                 "TOR_PROXY_CREDENTIALS",

@@ -332,6 +332,23 @@ pub fn connect(
     })
 }
 
+/// Reads an optional `host:port` SOCKS endpoint from `name`; a malformed value is a configuration
+/// error naming the variable. Shared with tunnel-tools, which speaks to tor-proxy through it.
+pub fn target_var(env: &mut lucid_runtime::Env, name: &str, doc: &str) -> Option<Target> {
+    let text = env.optional(name, doc)?;
+    Target::parse(&text)
+        .map_err(|e| env.check(false, format!("{name}: {e}")))
+        .ok()
+}
+
+/// Reads optional `user:password` SOCKS credentials from the secret `name` (or `name_FILE`).
+pub fn credentials_var(env: &mut lucid_runtime::Env, name: &str, doc: &str) -> Option<Credentials> {
+    let text = env.secret(name, doc)?;
+    Credentials::parse(&text)
+        .map_err(|e| env.check(false, format!("{name}: {e}")))
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,13 +71,6 @@ pub struct Service {
     stats: Arc<Stats>,
 }
 
-fn target_var(env: &mut Env, name: &str, doc: &str) -> Option<Target> {
-    let text = env.optional(name, doc)?;
-    Target::parse(&text)
-        .map_err(|e| env.check(false, format!("{name}: {e}")))
-        .ok()
-}
-
 impl App for Service {
     type Config = Config;
 
@@ -88,26 +81,21 @@ impl App for Service {
             "address the HTTP server and the forwarder bind to",
         );
         let port = env.parse("TUNNEL_LISTEN_PORT", 7000u16, "port of the TCP forwarder");
-        let target = target_var(
+        let target = socks::target_var(
             env,
             "TUNNEL_TARGET",
             "host:port every forwarded connection goes to (unset: forwarder closed)",
         );
-        let proxy = target_var(
+        let proxy = socks::target_var(
             env,
             "TUNNEL_SOCKS_PROXY",
             "host:port of a SOCKS5 proxy to go through (tor-proxy:9050)",
         );
-        let credentials = env
-            .secret(
-                "TUNNEL_SOCKS_CREDENTIALS",
-                "user:password for the SOCKS5 proxy",
-            )
-            .and_then(|t| {
-                Credentials::parse(&t)
-                    .map_err(|e| env.check(false, format!("TUNNEL_SOCKS_CREDENTIALS: {e}")))
-                    .ok()
-            });
+        let credentials = socks::credentials_var(
+            env,
+            "TUNNEL_SOCKS_CREDENTIALS",
+            "user:password for the SOCKS5 proxy",
+        );
         let tor_proxy = env.upstream("tor-proxy", "tor-proxy's HTTP API, probed by /ready");
         let max_connections = env.parse(
             "TUNNEL_MAX_CONNECTIONS",
