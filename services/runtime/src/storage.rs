@@ -8,17 +8,21 @@ use serde_json::json;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, fsync'd and renamed.
+/// The temporary name is unique per call, so concurrent writers of one path never share it.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
     let result = (|| {
         let mut f = File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -219,5 +223,30 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("corrupt JSON store"), "{err}");
+    }
+
+    #[test]
+    fn concurrent_writers_of_one_path_all_succeed_and_leave_one_whole_version() {
+        let dir = tempdir("concurrent");
+        let path = dir.join("doc.json");
+        let writers: Vec<_> = (0..8u8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    (0..25).try_for_each(|_| atomic_write(&path, &[b'0' + i; 4096]))
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap().expect("every concurrent write succeeds");
+        }
+        let bytes = fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        assert!(
+            bytes.iter().all(|b| *b == bytes[0]),
+            "one writer's version, whole"
+        );
+        let leftovers = fs::read_dir(&dir).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
     }
 }

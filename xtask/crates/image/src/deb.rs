@@ -151,11 +151,7 @@ pub fn fetch(p: &Package, cache_dir: &Path) -> Result<Vec<u8>, String> {
             bytes.len()
         ));
     }
-    std::fs::create_dir_all(cache_dir).map_err(|e| format!("{}: {e}", cache_dir.display()))?;
-    let tmp = cached.with_extension("tmp");
-    std::fs::write(&tmp, &bytes)
-        .and_then(|_| std::fs::rename(&tmp, &cached))
-        .map_err(|e| format!("{}: {e}", cached.display()))?;
+    crate::layout::write_atomic(&cached, &bytes)?;
     Ok(bytes)
 }
 

@@ -166,12 +166,55 @@ impl Layout {
 }
 
 /// Writes through a temporary file and a rename, so an interrupted run never leaves half a blob.
+/// The temporary name is unique per call (process id and a counter): two threads writing the
+/// same path at once must not share, truncate or rename away each other's temporary file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_atomic;
+
+    // Test threads of one process used to share one temporary name and rename it away from
+    // each other (CI saw "No such file or directory" on the base record).
+    #[test]
+    fn concurrent_writers_of_one_path_all_succeed() {
+        let dir = std::env::temp_dir().join(format!("lucid-write-atomic-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("record.json");
+        let writers: Vec<_> = (0..8u8)
+            .map(|i| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    (0..25).try_for_each(|_| write_atomic(&path, &[b'a' + i; 4096]))
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap().expect("every concurrent write succeeds");
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(bytes.len(), 4096);
+        assert!(
+            bytes.iter().all(|b| *b == bytes[0]),
+            "one writer's version, whole"
+        );
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            1,
+            "no temporary left"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
