@@ -1,11 +1,12 @@
 //! The chunking core: fixed-size plaintext pieces, each hashed (SHA-256) and Zstd-compressed.
 //!
-//! Compression uses ruzstd's `Fastest` level, the only compressing level the pure-Rust encoder
-//! implements (roughly zstd level 1; its `Default` ≈ level 3 is still unimplemented). The output
-//! is a standard Zstandard frame that any zstd decoder reads.
+//! Compression is Zstandard level 3: ruzstd's frame and entropy encoder driven by zstd's level-3
+//! match finder ([`crate::dfast`]). Every chunk is one standard Zstandard frame that any zstd
+//! decoder reads.
 
+use crate::dfast::Level3Matcher;
 use lucid_runtime::ids::to_hex;
-use ruzstd::encoding::{compress_to_vec, CompressionLevel};
+use ruzstd::encoding::{CompressionLevel, FrameCompressor};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -69,8 +70,18 @@ pub fn sha256_hex(data: &[u8]) -> String {
     to_hex(&Sha256::digest(data))
 }
 
+/// One Zstandard frame of `plain` at level 3. Chunks are at most [`MAX_CHUNK_SIZE`] bytes, well
+/// inside the matcher's 32-bit positions.
 pub fn compress(plain: &[u8]) -> Vec<u8> {
-    compress_to_vec(plain, CompressionLevel::Fastest)
+    let mut out = Vec::with_capacity(plain.len() / 2 + 64);
+    // ruzstd's block encoder (`Fastest`) takes whatever sequences the matcher finds.
+    let mut frame =
+        FrameCompressor::new_with_matcher(Level3Matcher::default(), CompressionLevel::Fastest);
+    frame.set_source(plain);
+    frame.set_drain(&mut out);
+    frame.compress();
+    drop(frame);
+    out
 }
 
 /// Decompresses one chunk, refusing output larger than `max_size` (a hostile frame could

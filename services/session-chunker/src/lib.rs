@@ -2,8 +2,8 @@
 //! hashes each plaintext chunk with SHA-256 and writes a chunk manifest to its volume.
 //!
 //! The recording is pulled from session-recorder one chunk-sized range at a time, so memory use is
-//! bounded by the chunk size, not the recording's. Compression: ruzstd `Fastest` (≈ zstd level 1);
-//! the pure-Rust encoder does not implement level 3 yet (see [`chunk`]).
+//! bounded by the chunk size, not the recording's. Compression: Zstandard level 3, pure Rust
+//! (ruzstd's frame encoder with zstd's level-3 match finder, see [`dfast`]).
 //!
 //! API (JSON unless noted; errors are `{"error": …}`):
 //! - `POST /sessions/{id}/chunk` → 201 manifest (200 with the existing one if already chunked).
@@ -20,6 +20,7 @@
 //! Out of scope: content-defined chunking, deduplication, deleting chunks.
 
 pub mod chunk;
+pub mod dfast;
 
 use chunk::{ChunkInfo, Manifest};
 use lucid_runtime::client::Client;
