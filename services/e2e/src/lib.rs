@@ -9,20 +9,5 @@
 
 pub mod bench;
 
-/// Deterministic test data that compresses roughly like raw screen frames: long runs of
-/// slowly changing bytes with a quarter of noise.
-pub fn recording(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            if i % 64 < 48 {
-                (i / 4096) as u8 ^ (seed as u8)
-            } else {
-                x as u8
-            }
-        })
-        .collect()
-}
+/// Deterministic recordings (shared with the chunker's tests through the runtime's `testing`).
+pub use lucid_runtime::testing::recording;

@@ -1,5 +1,6 @@
 //! Helpers shared by the tests of every service (feature `testing`, enabled from
-//! `[dev-dependencies]` only): scratch directories, free ports, stub HTTP and TCP echo servers.
+//! `[dev-dependencies]` and by the lucid-e2e support crate, never in a service binary): scratch
+//! directories, free ports, stub HTTP and TCP echo servers, generated recordings.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -12,6 +13,24 @@ pub fn temp_dir(name: &str) -> String {
     let dir: PathBuf = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir.to_string_lossy().into_owned()
+}
+
+/// Deterministic test data that compresses roughly like raw screen frames: long runs of slowly
+/// changing bytes with a quarter of noise (xorshift). The same `seed` gives the same bytes.
+pub fn recording(len: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            if i % 64 < 48 {
+                (i / 4096) as u8 ^ (seed as u8)
+            } else {
+                x as u8
+            }
+        })
+        .collect()
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.

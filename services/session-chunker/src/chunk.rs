@@ -140,19 +140,7 @@ mod tests {
 
     /// Compressible but not trivial: what a screen recording's raw frames look like to zstd.
     fn sample(len: usize) -> Vec<u8> {
-        let mut x = 0x2545_f491_u32;
-        (0..len)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
-                if i % 64 < 48 {
-                    (i / 4096) as u8
-                } else {
-                    x as u8
-                }
-            })
-            .collect()
+        lucid_runtime::testing::recording(len, 0x2545_f491)
     }
 
     #[test]

@@ -2,26 +2,10 @@
 //! only): libzstd decodes every frame we write, and our frames come close to its own level 3 on
 //! the same input and are smaller than ruzstd's level-1-like `Fastest`.
 
+use lucid_runtime::testing::recording;
 use ruzstd::encoding::{compress_to_vec, CompressionLevel};
 use session_chunker::chunk;
 use std::path::Path;
-
-/// Screen-like data: slowly changing runs with a quarter of noise (as the e2e test records).
-fn recording(len: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|i| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            if i % 64 < 48 {
-                (i / 4096) as u8 ^ (seed as u8)
-            } else {
-                x as u8
-            }
-        })
-        .collect()
-}
 
 /// Real text: this workspace's Rust sources (services/*/src), at most `len` bytes.
 fn sources(len: usize) -> Vec<u8> {
