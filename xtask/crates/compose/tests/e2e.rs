@@ -79,6 +79,16 @@ fn load_images(root: &Path, platform: Platform, refs: &BTreeMap<String, String>)
         refs.len(),
         started.elapsed().as_secs_f64()
     );
+    // Loading under existing tags leaves the previous build dangling: remove those, ours only.
+    let source = Workspace::load(root).unwrap().settings.source;
+    run(Command::new("/usr/bin/docker").args([
+        "image",
+        "prune",
+        "--force",
+        "--filter",
+        &format!("label=org.opencontainers.image.source={source}"),
+    ]))
+    .unwrap_or_else(|e| panic!("removing replaced images: {e}"));
 }
 
 /// A running compose project; `down -v` on drop, whatever happened.

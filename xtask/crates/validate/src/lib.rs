@@ -333,6 +333,7 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
             files: &run_files,
             mongodb_standin: opts.mongodb_standin.clone(),
             scratch: ws.root.join("target/lucid/validate-live"),
+            source: &ws.settings.source,
         })
     });
     let mut source_findings = pre_findings;

@@ -51,6 +51,8 @@ pub struct LiveInput<'a> {
     pub mongodb_standin: Option<Standin>,
     /// Scratch directory (data, secrets, overrides); removed at the end.
     pub scratch: PathBuf,
+    /// The `org.opencontainers.image.source` label of this project's images.
+    pub source: &'a str,
 }
 
 pub fn run(input: &LiveInput) -> LiveReport {
@@ -201,7 +203,26 @@ fn prepare(
     } else {
         report.mongodb = "not in the deployment".into();
     }
+    prune_replaced(input.source)?;
     Ok(env)
+}
+
+/// Removes the images that loading left dangling (an earlier build loaded under the same tag),
+/// and only those with this project's source label: repeated runs must not fill the disk
+/// (the vfs storage driver keeps a full copy of every layer).
+pub fn prune_replaced(source: &str) -> Result<(), String> {
+    let filter = format!("label=org.opencontainers.image.source={source}");
+    let out = Command::new(DOCKER)
+        .args(["image", "prune", "--force", "--filter", &filter])
+        .output()
+        .map_err(|e| format!("{DOCKER}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "docker image prune --filter {filter}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(())
 }
 
 /// A stand-in that only answers health checks, for when the compose stage offers none.
