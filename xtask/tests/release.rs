@@ -507,6 +507,68 @@ fn an_auth_failure_leaves_the_moving_tags_and_a_rerun_resumes() {
     assert_rerun_resumes(f, &s, &right, &landed_before, Some(good));
 }
 
+// Moving 27 tags is 27 manifest PUTs (a registry has no transactions): a failure among them
+// leaves the earlier tags moved and the later ones at V0; the rerun moves the rest.
+#[test]
+fn a_failure_while_moving_the_tags_is_resumed_by_the_rerun() {
+    let _serial = serial();
+    let f = fixture();
+    let failing = f.services[20].clone();
+    let tag: &'static str = Box::leak(failing.clone().into_boxed_str());
+    let s = scenario(f, "moving-tag-500", Fault::FailTagPut(tag), None);
+    let docker = docker_config(&s.dir.join("docker"), &s.proxy.host(), None);
+
+    let out = f.copy.release(
+        &["--registry", &s.proxy.host(), "--version", &f.v1],
+        &docker,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("moving {}/{REPOSITORY}:{failing}", s.proxy.host()))
+            && err.contains("injected fault: manifest store unavailable"),
+        "{err}"
+    );
+    assert!(
+        err.contains("20 of 27 moving tags had moved")
+            && err.contains("run the same command again to move the rest"),
+        "{err}"
+    );
+    let split = moving_tags(&f.services, &s.registry.host(), None);
+    for (i, service) in f.services.iter().enumerate() {
+        let at_v0 = split[service].as_ref() == f.v0_digests.get(service);
+        assert_eq!(
+            at_v0,
+            i >= 20,
+            "{service}: moved {} the failure",
+            if i < 20 { "before" } else { "after" }
+        );
+    }
+    assert_eq!(
+        f.copy.status(),
+        "",
+        "the work tree changes only after every tag moved"
+    );
+
+    s.proxy.set_fault(Fault::None);
+    let out = f.copy.release(
+        &["--registry", &s.proxy.host(), "--version", &f.v1],
+        &docker,
+    );
+    assert!(out.status.success(), "the rerun failed:\n{}", stderr(&out));
+    let summary = stdout(&out);
+    assert!(summary.contains("20 moving tags already at"), "{summary}");
+    assert!(summary.contains("7 moving tags moved"), "{summary}");
+    let v1 = digests(&f.copy.read("images/release-manifest.json"));
+    for (i, service) in f.services.iter().enumerate().take(20) {
+        assert_eq!(split[service].as_ref(), v1.get(service), "{i}: {service}");
+    }
+    assert_eq!(
+        moving_tags(&f.services, &s.registry.host(), None),
+        all_at(&v1)
+    );
+}
+
 #[test]
 fn refuses_another_version_and_a_dirty_work_tree_before_building() {
     let tmp = tempfile::tempdir().unwrap();

@@ -84,6 +84,9 @@ pub enum Fault {
     /// After `n` blob uploads went through, every request is answered 401 with a Basic
     /// challenge: the credentials were revoked mid-push.
     RevokeAfterBlobs(usize),
+    /// HTTP 500 to every manifest PUT under this tag (`…/manifests/<tag>`): the registry fails
+    /// while one moving tag is being moved.
+    FailTagPut(&'static str),
 }
 
 /// One request seen by the proxy: method, path (with query), the status it got (None when
@@ -284,6 +287,15 @@ fn serve(mut client: TcpStream, upstream: u16, state: &Mutex<ProxyState>) {
                         r#"{"errors":[{"code":"UNKNOWN","message":"injected fault: storage unavailable"}]}"#,
                     ))
                 }),
+            Fault::FailTagPut(tag)
+                if logged.method == "PUT" && logged.path.ends_with(&format!("/manifests/{tag}")) =>
+            {
+                Some(Some(reply(
+                    "500 Internal Server Error",
+                    "",
+                    r#"{"errors":[{"code":"UNKNOWN","message":"injected fault: manifest store unavailable"}]}"#,
+                )))
+            }
             Fault::StopAfterBlobs(n) if s.uploaded >= n => Some(None),
             Fault::RevokeAfterBlobs(n) if s.uploaded >= n => Some(Some(reply(
                 "401 Unauthorized",
