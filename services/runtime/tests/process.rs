@@ -205,8 +205,10 @@ fn sigterm_stops_cleanly_within_the_grace_period() {
     let svc = Running::start(&[]);
     let (status, took) = svc.terminate();
     assert_eq!(status.code(), Some(0));
-    // Compose gives 10 s by default; the runtime polls its flag every 100 ms.
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The compose files give 10 s (stop_grace_period) before SIGKILL; the runtime polls its flag
+    // every 100 ms, so half the grace period leaves room for a loaded machine and still fails
+    // a server that ignores SIGTERM.
+    assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 
 #[test]
