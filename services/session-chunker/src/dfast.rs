@@ -12,7 +12,7 @@
 //! Measured against the reference libzstd (`tests/level3.rs`): libzstd decodes every frame, and
 //! the frames are 8% larger than `zstd -3` on recordings and text, 28% on executables, the cost
 //! of ruzstd's entropy stage, which has no repeat-offset codes (a stricter match finder was
-//! tried and only made it worse); they are 18–27% smaller than ruzstd's own `Fastest`.
+//! tried and only made it worse); they are 17–27% smaller than ruzstd's own `Fastest`.
 
 use ruzstd::encoding::{CompressionLevel, Matcher, Sequence};
 
