@@ -44,7 +44,8 @@ fn run(cmd: &mut Command) -> Result<String, String> {
 }
 
 /// Builds the images for the host platform and loads each under the reference compose uses.
-fn load_images(root: &Path, platform: Platform, refs: &BTreeMap<String, String>) {
+fn load_images(ws: &Workspace, platform: Platform, refs: &BTreeMap<String, String>) {
+    let root = &ws.root;
     let started = Instant::now();
     run(Command::new(env!("CARGO"))
         .current_dir(root)
@@ -80,15 +81,8 @@ fn load_images(root: &Path, platform: Platform, refs: &BTreeMap<String, String>)
         started.elapsed().as_secs_f64()
     );
     // Loading under existing tags leaves the previous build dangling: remove those, ours only.
-    let source = Workspace::load(root).unwrap().settings.source;
-    run(Command::new("/usr/bin/docker").args([
-        "image",
-        "prune",
-        "--force",
-        "--filter",
-        &format!("label=org.opencontainers.image.source={source}"),
-    ]))
-    .unwrap_or_else(|e| panic!("removing replaced images: {e}"));
+    lucid_validate::live::prune_replaced(&ws.settings.source)
+        .unwrap_or_else(|e| panic!("removing replaced images: {e}"));
 }
 
 /// A running compose project; `down -v` on drop, whatever happened.
@@ -249,7 +243,7 @@ fn whole_stack_turns_healthy_and_stops_within_its_grace_periods() {
         .map(|(name, s)| (name.clone(), s["image"].as_str().unwrap().to_string()))
         .collect();
     let standin_image = refs[lucid_compose::mongodb::STANDIN_SERVICE].clone();
-    load_images(&root, platform, &refs);
+    load_images(&ws, platform, &refs);
     refs.insert(MONGODB.into(), standin_image.clone());
 
     let standin = lucid_compose::mongodb_standin_override(&ws, &standin_image);

@@ -4,6 +4,7 @@
 //! transient faults (5xx, 429, connection errors). Credentials never appear in an error.
 
 use base64::Engine as _;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::sync::Mutex;
 use std::time::Duration;
 use ureq::http;
@@ -521,15 +522,15 @@ fn basic(c: &Credentials) -> String {
     )
 }
 
+/// RFC 3986 unreserved characters stay; everything else in a query value is %XX-encoded.
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// `realm="https://auth",service="registry",scope="a:b:c"` → map.
@@ -667,6 +668,15 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_keep_only_unreserved_characters() {
+        assert_eq!(
+            urlencode("repository:pickme/lucid:pull,push"),
+            "repository%3Apickme%2Flucid%3Apull%2Cpush"
+        );
+        assert_eq!(urlencode("sha256:ab-c.d_e~f 1"), "sha256%3Aab-c.d_e~f%201");
+    }
 
     #[test]
     fn parses_bearer_challenge_parameters() {
