@@ -1,7 +1,7 @@
 //! api-server over HTTP: the session API, its errors, and persistence across restarts.
 
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::temp_dir;
+use lucid_runtime::testing::{assert_status, temp_dir};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -96,12 +96,7 @@ fn bad_requests_get_json_errors_and_change_nothing() {
     ];
     for (status, body) in cases {
         let reply = post(&body);
-        assert_eq!(
-            reply.status,
-            status,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
-        );
+        assert_status(&reply, status);
         let err: Value = serde_json::from_slice(&reply.body).unwrap();
         assert!(err["error"].is_string());
     }

@@ -1,5 +1,5 @@
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::temp_dir;
+use lucid_runtime::testing::{assert_status, temp_dir};
 use lucid_runtime::RunningServer;
 use merkle_builder::tree;
 use serde_json::{json, Value};
@@ -43,7 +43,7 @@ fn anchors_a_session_in_one_block_and_answers_queries() {
     let r = c
         .post_json(&format!("{url}/anchors"), &anchor("s1", 3))
         .unwrap();
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_status(&r, 201);
     let receipt: Value = r.json().unwrap();
     assert_eq!(
         (receipt["block_height"].clone(), receipt["tx_count"].clone()),
@@ -113,7 +113,7 @@ fn a_vm_that_lost_its_state_is_caught_up_from_the_ledger() {
     let r = c
         .post_json(&format!("{}/anchors", a.url()), &anchor("s2", 1))
         .unwrap();
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_status(&r, 201);
     assert_eq!(r.json::<Value>().unwrap()["block_height"], 1);
     assert_eq!(
         c.get(&format!("{}/anchors/s1", a.url())).unwrap().status,

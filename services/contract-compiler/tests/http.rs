@@ -2,7 +2,7 @@
 
 use contract_compiler::Service;
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::temp_dir;
+use lucid_runtime::testing::{assert_status, temp_dir};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 
@@ -28,12 +28,7 @@ fn stores_erc20_artifact_content_addressed_with_known_selectors() {
     let first = client
         .post_json(&format!("{url}/artifacts"), &artifact)
         .unwrap();
-    assert_eq!(
-        first.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&first.body)
-    );
+    assert_status(&first, 201);
     let first = first.json_body();
     let id = first["id"].as_str().unwrap().to_string();
     let functions = first["analysis"]["functions"].as_array().unwrap();

@@ -3,7 +3,7 @@
 
 use deployment_orchestrator::Service;
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::temp_dir;
+use lucid_runtime::testing::{assert_status, temp_dir};
 use lucid_runtime::RunningServer;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -66,12 +66,7 @@ fn run_compiles_records_and_advances_the_deployment() {
     let started = client
         .post_json(&format!("{url}/runs"), &token_run())
         .unwrap();
-    assert_eq!(
-        started.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&started.body)
-    );
+    assert_status(&started, 201);
     let run = started.json_body();
     assert_eq!(run["status"], "awaiting_result");
     let artifact_id = run["artifact_id"].as_str().unwrap();
@@ -105,7 +100,7 @@ fn run_compiles_records_and_advances_the_deployment() {
     let done = client
         .post_json(&result, &json!({ "status": "deployed", "address": "0x00000000000000000000000000000000000000aa" }))
         .unwrap();
-    assert_eq!(done.status, 200, "{}", String::from_utf8_lossy(&done.body));
+    assert_status(&done, 200);
     let done = done.json_body();
     assert_eq!(done["status"], "deployed");
     let steps: Vec<&str> = done["steps"]

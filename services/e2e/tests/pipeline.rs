@@ -3,7 +3,7 @@
 //! blockchain-ledger (+ blockchain-vm), driven by session-orchestrator.
 
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::{free_port, temp_dir};
+use lucid_runtime::testing::{assert_status, free_port, temp_dir};
 use merkle_builder::Proof;
 use serde_json::{json, Value};
 use session_chunker::chunk::{self, Manifest};
@@ -155,7 +155,7 @@ fn upload(c: &Client, recorder: &str, data: &[u8]) {
         let r = c
             .post_bytes(&url, "application/octet-stream", piece)
             .unwrap();
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_status(&r, 200);
         offset += piece.len();
     }
     let r = c
@@ -206,7 +206,7 @@ fn a_recorded_session_is_chunked_encrypted_and_anchored_across_real_processes() 
             b"",
         )
         .unwrap();
-    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_status(&r, 202);
 
     let deadline = Instant::now() + Duration::from_secs(600);
     let run = loop {

@@ -1,5 +1,5 @@
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::temp_dir;
+use lucid_runtime::testing::{assert_status, temp_dir};
 use merkle_builder::tree;
 use serde_json::{json, Value};
 
@@ -40,12 +40,7 @@ fn submits_anchors_keeps_receipts_and_recovers_lost_ones() {
     let first = c
         .post_json(&format!("{url}/anchors"), &anchor("s1"))
         .unwrap();
-    assert_eq!(
-        first.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&first.body)
-    );
+    assert_status(&first, 201);
     let receipt: Value = first.json().unwrap();
     assert_eq!(receipt["status"], "confirmed");
     let again = c
@@ -81,12 +76,7 @@ fn submits_anchors_keeps_receipts_and_recovers_lost_ones() {
     let recovered = c
         .post_json(&format!("{}/anchors", s.url()), &anchor("s1"))
         .unwrap();
-    assert_eq!(
-        recovered.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&recovered.body)
-    );
+    assert_status(&recovered, 200);
     assert_eq!(
         recovered.json::<Value>().unwrap()["block_hash"],
         receipt["block_hash"]

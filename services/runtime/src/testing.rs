@@ -33,6 +33,17 @@ pub fn recording(len: usize, seed: u32) -> Vec<u8> {
         .collect()
 }
 
+/// Asserts that `reply` has `status`; when it has not, the failure shows the body, which says why.
+#[track_caller]
+pub fn assert_status(reply: &crate::client::Reply, status: u16) {
+    assert_eq!(
+        reply.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -1,5 +1,5 @@
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::temp_dir;
+use lucid_runtime::testing::{assert_status, temp_dir};
 use lucid_runtime::RunningServer;
 use session_chunker::chunk::{self, Manifest};
 
@@ -59,12 +59,7 @@ fn chunks_a_recording_into_compressed_pieces_that_restore_it() {
             b"",
         )
         .unwrap();
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 201);
     let manifest: Manifest = reply.json().unwrap();
     assert_eq!(manifest.chunks.len(), 2);
     assert_eq!(manifest.total_size, data.len() as u64);

@@ -1,5 +1,5 @@
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::temp_dir;
+use lucid_runtime::testing::{assert_status, temp_dir};
 use session_encryptor::EncryptedManifest;
 
 const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -66,12 +66,7 @@ fn encrypts_chunks_and_detects_tampering_over_http() {
             b"",
         )
         .unwrap();
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 201);
     let manifest: EncryptedManifest = reply.json().unwrap();
     assert_eq!(manifest.chunks.len(), 1);
 

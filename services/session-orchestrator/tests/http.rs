@@ -1,7 +1,7 @@
 //! The orchestrator against the real services, started in-process.
 
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::{free_port, temp_dir};
+use lucid_runtime::testing::{assert_status, free_port, temp_dir};
 use lucid_runtime::RunningServer;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -171,7 +171,7 @@ fn drives_a_session_to_an_anchor() {
             b"",
         )
         .unwrap();
-    assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
+    assert_status(&r, 202);
     let run = p.wait("s1", |r| r["status"] != "running");
     assert_eq!(run["status"], "done", "{run}");
     assert_eq!(run["stage"], "anchored");

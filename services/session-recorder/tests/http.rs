@@ -1,5 +1,5 @@
 use lucid_runtime::client::Client;
-use lucid_runtime::testing::temp_dir;
+use lucid_runtime::testing::{assert_status, temp_dir};
 
 #[test]
 fn records_in_pieces_and_serves_ranges() {
@@ -22,7 +22,7 @@ fn records_in_pieces_and_serves_ranges() {
                 piece,
             )
             .unwrap();
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_status(&r, 200);
     }
     let stale = c
         .post_bytes(

@@ -2,6 +2,7 @@
 //! every request it receives and answers like java-tron's `/wallet/*` endpoints.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::assert_status;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use tron_node_client::Service;
@@ -69,12 +70,7 @@ fn valid_payout_is_relayed_to_the_node_and_recorded_there() {
             &json!({ "to_address": RECIPIENT, "amount_sun": 2_500_000 }),
         )
         .unwrap();
-    assert_eq!(
-        reply.status,
-        201,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 201);
     let created: Value = serde_json::from_slice(&reply.body).unwrap();
     assert_eq!(created["transaction"]["txID"], "ab".repeat(32));
 
@@ -94,12 +90,7 @@ fn valid_payout_is_relayed_to_the_node_and_recorded_there() {
             &json!({ "transaction": signed }),
         )
         .unwrap();
-    assert_eq!(
-        reply.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
+    assert_status(&reply, 200);
     let received = node.received.lock().unwrap().clone();
     assert_eq!(received[1].0, "/wallet/broadcasttransaction");
     assert_eq!(received[1].1["signature"], json!(["11".repeat(65)]));

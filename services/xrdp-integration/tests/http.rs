@@ -1,6 +1,7 @@
 //! HTTP-level tests: configure a host, fetch its files, and refuse bad input.
 
 use lucid_runtime::client::Client;
+use lucid_runtime::testing::assert_status;
 use serde_json::{json, Value};
 use xrdp_integration::Service;
 
@@ -23,7 +24,7 @@ fn configured_host_serves_its_rendered_files() {
     let put = client
         .put_json(&format!("{url}/hosts/host-1.lucid/config"), &settings())
         .unwrap();
-    assert_eq!(put.status, 200, "{}", String::from_utf8_lossy(&put.body));
+    assert_status(&put, 200);
     let xrdp = client
         .get(&format!("{url}/hosts/host-1.lucid/xrdp.ini"))
         .unwrap();
