@@ -4,7 +4,7 @@
 //! transient faults (5xx, 429, connection errors). Credentials never appear in an error.
 
 use base64::Engine as _;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use lucid_plan::url::query_value;
 use std::sync::Mutex;
 use std::time::Duration;
 use ureq::http;
@@ -267,14 +267,14 @@ impl Registry {
             .ok_or_else(|| format!("registry {}: Bearer challenge without realm", self.host))?;
         let mut query = Vec::new();
         if let Some(service) = params.get("service") {
-            query.push(format!("service={}", urlencode(service)));
+            query.push(format!("service={}", query_value(service)));
         }
         let scope = params
             .get("scope")
             .cloned()
             .unwrap_or_else(|| scope.to_string());
         if !scope.is_empty() {
-            query.push(format!("scope={}", urlencode(&scope)));
+            query.push(format!("scope={}", query_value(&scope)));
         }
         let url = format!("{realm}?{}", query.join("&"));
         let mut req = http::Request::builder().method("GET").uri(&url);
@@ -376,7 +376,7 @@ impl Registry {
             .header("location")
             .ok_or_else(|| format!("registry {}: upload session without Location", self.host))?;
         let sep = if location.contains('?') { '&' } else { '?' };
-        let put = format!("{location}{sep}digest={}", urlencode(digest));
+        let put = format!("{location}{sep}digest={}", query_value(digest));
         let r = self.send(
             "PUT",
             &put,
@@ -522,17 +522,6 @@ fn basic(c: &Credentials) -> String {
     )
 }
 
-/// RFC 3986 unreserved characters stay; everything else in a query value is %XX-encoded.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn urlencode(s: &str) -> String {
-    utf8_percent_encode(s, QUERY_VALUE).to_string()
-}
-
 /// `realm="https://auth",service="registry",scope="a:b:c"` → map.
 fn challenge_params(text: &str) -> std::collections::HashMap<String, String> {
     let mut out = std::collections::HashMap::new();
@@ -668,15 +657,6 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>, String>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn query_values_keep_only_unreserved_characters() {
-        assert_eq!(
-            urlencode("repository:pickme/lucid:pull,push"),
-            "repository%3Apickme%2Flucid%3Apull%2Cpush"
-        );
-        assert_eq!(urlencode("sha256:ab-c.d_e~f 1"), "sha256%3Aab-c.d_e~f%201");
-    }
 
     #[test]
     fn parses_bearer_challenge_parameters() {

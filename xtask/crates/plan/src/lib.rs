@@ -10,6 +10,7 @@ pub mod manifest;
 pub mod reference;
 pub mod time;
 pub mod units;
+pub mod url;
 
 pub use manifest::{ImageEntry, ImageManifest, PlatformImage};
 pub use reference::ImageRef;

@@ -16,8 +16,8 @@
 use crate::compose::{self, interpolate_defaults, scalar};
 use crate::image::BuiltImage;
 use crate::report::{Check, Finding, LiveReport, LiveService};
+use lucid_plan::url::query_value;
 use lucid_plan::ImageRef;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -361,7 +361,7 @@ fn measure(
         report.findings.push(Finding::error(Check::Live, e.clone()));
     }
     let filter = format!(r#"{{"label":["com.docker.compose.project={PROJECT}"]}}"#);
-    let path = format!("/containers/json?all=1&filters={}", urlencode(&filter));
+    let path = format!("/containers/json?all=1&filters={}", query_value(&filter));
     let containers = docker_get(&path)?;
     let ids: Vec<(String, String)> = containers
         .as_array()
@@ -520,17 +520,6 @@ pub fn docker_get(path: &str) -> Result<Value, String> {
         ));
     }
     serde_json::from_slice(body).map_err(|e| format!("GET {path}: {e}"))
-}
-
-/// RFC 3986 unreserved characters stay; everything else in a query value is %XX-encoded.
-const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-fn urlencode(s: &str) -> String {
-    utf8_percent_encode(s, QUERY_VALUE).to_string()
 }
 
 /// `2025-01-27T22:45:56.123456789Z` -> seconds since the epoch (UTC only, as Docker writes it).
