@@ -6,7 +6,7 @@
 
 use crate::{ui, Ctx};
 use anyhow::{bail, Context as _, Result};
-use lucid_plan::{parse_platforms, Platform, Service, Workspace};
+use lucid_catalog::{parse_platforms, Platform, Service, Workspace};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -68,9 +68,9 @@ impl Default for CompileOptions {
 impl Build {
     pub fn run(self, ctx: &Ctx) -> Result<()> {
         let ws = ctx.workspace()?;
-        let services = ws.select(&self.services).map_err(anyhow::Error::msg)?;
+        let services = ws.select(&self.services)?;
         let platforms = match &self.platform {
-            Some(list) => parse_platforms(list).map_err(anyhow::Error::msg)?,
+            Some(list) => parse_platforms(list)?,
             None => ws.settings.platforms.clone(),
         };
         let opts = CompileOptions {
@@ -319,7 +319,7 @@ fn run_cargo(
 /// a dynamically linked or wrong-architecture binary would only fail later, inside a container.
 pub fn check_static_elf(path: &Path, platform: Platform) -> Result<()> {
     let data = std::fs::read(path)?;
-    let info = elf_info(&data).map_err(anyhow::Error::msg)?;
+    let info = elf_info(&data)?;
     if info.machine != platform.elf_machine() {
         bail!(
             "ELF machine {} but {platform} needs {}",
@@ -341,12 +341,12 @@ pub struct ElfInfo {
 }
 
 /// Reads the ELF64 little-endian header and program headers.
-pub fn elf_info(data: &[u8]) -> Result<ElfInfo, String> {
+pub fn elf_info(data: &[u8]) -> Result<ElfInfo> {
     if data.len() < 64 || &data[..4] != b"\x7fELF" {
-        return Err("not an ELF file".into());
+        bail!("not an ELF file");
     }
     if data[4] != 2 || data[5] != 1 {
-        return Err("not a 64-bit little-endian ELF".into());
+        bail!("not a 64-bit little-endian ELF");
     }
     let u16_at = |o: usize| u16::from_le_bytes([data[o], data[o + 1]]);
     let u32_at = |o: usize| u32::from_le_bytes(data[o..o + 4].try_into().expect("4 bytes"));
@@ -361,7 +361,7 @@ pub fn elf_info(data: &[u8]) -> Result<ElfInfo, String> {
     for i in 0..phnum {
         let at = phoff + i * phentsize;
         if at + 4 > data.len() {
-            return Err("truncated program header table".into());
+            bail!("truncated program header table");
         }
         const PT_INTERP: u32 = 3;
         has_interp |= u32_at(at) == PT_INTERP;
@@ -454,7 +454,7 @@ mod tests {
             env: Default::default(),
             secrets: vec![],
             profiles: vec![],
-            resources: lucid_plan::Resources {
+            resources: lucid_catalog::Resources {
                 memory: 1,
                 memory_reservation: 1,
                 cpus: 1.0,

@@ -27,10 +27,8 @@ pub struct Compose {
 impl Compose {
     pub fn run(self, ctx: &Ctx) -> Result<()> {
         let ws = ctx.workspace()?;
-        let release =
-            lucid_compose::read_release_manifest(&ctx.root).map_err(anyhow::Error::msg)?;
-        let generated =
-            lucid_compose::generate(&ws, release.as_ref()).map_err(anyhow::Error::msg)?;
+        let release = lucid_compose::read_release_manifest(&ctx.root)?;
+        let generated = lucid_compose::generate(&ws, release.as_ref())?;
         let stale = lucid_compose::check(&ctx.root, &generated);
         if self.check || self.dry_run {
             for s in &stale {
@@ -40,7 +38,7 @@ impl Compose {
         let changed: Vec<String> = if self.check || self.dry_run {
             stale.iter().map(|s| s.path.clone()).collect()
         } else {
-            lucid_compose::write(&ctx.root, &generated).map_err(anyhow::Error::msg)?
+            lucid_compose::write(&ctx.root, &generated)?
         };
         summary(&ws, &generated, &changed, self.check || self.dry_run);
         if self.check && !stale.is_empty() {
@@ -54,7 +52,7 @@ impl Compose {
     }
 }
 
-fn summary(ws: &lucid_plan::Workspace, g: &Generated, changed: &[String], read_only: bool) {
+fn summary(ws: &lucid_catalog::Workspace, g: &Generated, changed: &[String], read_only: bool) {
     let device = &ws.settings.device;
     let rows: Vec<Vec<String>> = g
         .files

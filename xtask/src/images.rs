@@ -7,16 +7,16 @@
 use crate::ui;
 use crate::Ctx;
 use anyhow::{bail, Context, Result};
+use lucid_catalog::manifest::{BaseInfo, BUILD_MANIFEST};
+use lucid_catalog::{
+    BaseSource, ImageEntry, ImageManifest, ImageRef, Platform, PlatformImage, Service, Workspace,
+};
 use lucid_image::deb::Lock;
 use lucid_image::docker::{self, BakeTarget};
 use lucid_image::image::{self as img, ImageInput};
 use lucid_image::push::{self, PushEvent};
 use lucid_image::Base as BaseLayer;
 use lucid_image::{BuildInfo, BuiltImage, ImageFacts, Layout, Registry};
-use lucid_plan::manifest::{BaseInfo, BUILD_MANIFEST};
-use lucid_plan::{
-    BaseSource, ImageEntry, ImageManifest, ImageRef, Platform, PlatformImage, Service, Workspace,
-};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -83,7 +83,7 @@ pub struct Options {
 impl BuildImages {
     pub fn run(self, ctx: &Ctx) -> Result<()> {
         let platforms = match &self.platform {
-            Some(p) => Some(lucid_plan::parse_platforms(p).map_err(anyhow::Error::msg)?),
+            Some(p) => Some(lucid_catalog::parse_platforms(p)?),
             None => None,
         };
         let base_ref = match &self.base_ref {
@@ -195,9 +195,8 @@ pub fn prepare_base_on(
         (Some(r), _) => (r, format!("--base-ref (in place of {BASE_FIELD})")),
         (None, BaseSource::Reference(r)) => (r, BASE_FIELD.to_string()),
         (None, BaseSource::Lock(p)) => {
-            let lock = Lock::read(&ctx.root.join(p)).map_err(anyhow::Error::msg)?;
-            return BaseLayer::prepare(&lock, layout, &ctx.out_dir("cache"))
-                .map_err(anyhow::Error::msg);
+            let lock = Lock::read(&ctx.root.join(p))?;
+            return BaseLayer::prepare(&lock, layout, &ctx.out_dir("cache"));
         }
     };
     lucid_image::base_ref::fetch(reference, platforms, layout, &ctx.out_dir("cache"))
@@ -259,7 +258,7 @@ pub fn build_images_on(
 ) -> Result<ImageManifest> {
     let started = Instant::now();
     let ws = ctx.workspace()?;
-    let services = ws.select(&opts.services).map_err(anyhow::Error::msg)?;
+    let services = ws.select(&opts.services)?;
     let platforms = opts
         .platforms
         .clone()
@@ -317,7 +316,7 @@ pub fn build_images_on(
             images: Vec::new(),
         });
     }
-    let layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
+    let layout = Layout::open(&ctx.out_dir("oci"))?;
     // The base first: a wrong or unreachable base reference fails before the long compile.
     let base = prepare_base_on(ctx, &ws, base_ref, &platforms, &layout)?;
     binaries(ctx, &ws, &services, &platforms, opts.compile)?;
@@ -335,14 +334,14 @@ pub fn build_images_on(
             pushed = push_all(&registry_host, &layout, &built, &refs)?;
         }
         if opts.move_tags {
-            let registry = Registry::new(&registry_host).map_err(anyhow::Error::msg)?;
+            let registry = Registry::new(&registry_host)?;
             for (v, m) in &refs {
-                push::tag_moving(&registry, v, m).map_err(anyhow::Error::msg)?;
+                push::tag_moving(&registry, v, m)?;
             }
             println!("moved {} tags: {}", refs.len(), ws.settings.moving_tag);
         }
     }
-    layout.gc().map_err(anyhow::Error::msg)?;
+    layout.gc()?;
     let manifest = ImageManifest {
         version: prov.version.clone(),
         registry: opts.push.then(|| registry_host.clone()),
@@ -372,9 +371,7 @@ pub fn build_images_on(
             })
             .collect(),
     };
-    manifest
-        .write(&ctx.root.join(BUILD_MANIFEST))
-        .map_err(anyhow::Error::msg)?;
+    manifest.write(&ctx.root.join(BUILD_MANIFEST))?;
     summary(&manifest, &built, &pushed, &layout, started);
     Ok(manifest)
 }
@@ -442,11 +439,7 @@ fn buildx(
         .then(|| format!("{}@{}", base.name, base.digest));
     if !base.is_reference() {
         let base_tar = ctx.out_dir(docker::BASE_TAR);
-        lucid_image::layout::write_atomic(
-            &base_tar,
-            &base.tar(layout).map_err(anyhow::Error::msg)?,
-        )
-        .map_err(anyhow::Error::msg)?;
+        lucid_image::layout::write_atomic(&base_tar, &base.tar(layout)?)?;
     }
     let targets: Vec<BakeTarget> = facts
         .iter()
@@ -458,8 +451,7 @@ fn buildx(
         .collect();
     let bake_file = ctx.out_dir("docker-bake.json");
     let bake = docker::bake_on(&targets, build, platforms, push, base_image.as_deref());
-    lucid_image::layout::write_atomic(&bake_file, serde_json::to_string_pretty(&bake)?.as_bytes())
-        .map_err(anyhow::Error::msg)?;
+    lucid_image::layout::write_atomic(&bake_file, serde_json::to_string_pretty(&bake)?.as_bytes())?;
     let sh = xshell::Shell::new()?;
     sh.change_dir(&ctx.root);
     let bake_arg = bake_file.display().to_string();
@@ -469,11 +461,9 @@ fn buildx(
         let tag = v.tag.clone().unwrap_or_default();
         if push {
             // The registry now holds the image: describe it from there.
-            let registry = Registry::new(&v.registry).map_err(anyhow::Error::msg)?;
-            let (_, bytes) = registry
-                .get_manifest(&v.repository, &tag)
-                .map_err(anyhow::Error::msg)?;
-            let digest = layout.put_blob(&bytes).map_err(anyhow::Error::msg)?;
+            let registry = Registry::new(&v.registry)?;
+            let (_, bytes) = registry.get_manifest(&v.repository, &tag)?;
+            let digest = layout.put_blob(&bytes)?;
             out.push(BuiltImage {
                 service: f.service.clone(),
                 ref_name: tag,
@@ -485,10 +475,9 @@ fn buildx(
         } else {
             let archive = ctx.out_dir("buildx").join(format!("{}.tar", f.service));
             let bytes = std::fs::read(&archive).with_context(|| archive.display().to_string())?;
-            out.push(
-                docker::import_oci_archive(layout, &bytes, &f.service, &tag)
-                    .map_err(anyhow::Error::msg)?,
-            );
+            out.push(docker::import_oci_archive(
+                layout, &bytes, &f.service, &tag,
+            )?);
         }
     }
     Ok(out)
@@ -501,12 +490,12 @@ fn push_all(
     built: &[BuiltImage],
     refs: &[(ImageRef, ImageRef)],
 ) -> Result<Vec<push::PushOutcome>> {
-    let registry = Registry::new(host).map_err(anyhow::Error::msg)?;
+    let registry = Registry::new(host)?;
     let overall = ui::bar(built.len() as u64, "push");
     let mut out = Vec::new();
     for (image, (versioned, _)) in built.iter().zip(refs) {
         overall.set_message(image.service.clone());
-        let blobs = push::blobs(layout, image).map_err(anyhow::Error::msg)?;
+        let blobs = push::blobs(layout, image)?;
         let bar = ui::bar(blobs.iter().map(|(_, s)| s).sum(), &image.service);
         let outcome = push::push_image(&registry, layout, image, versioned, &mut |e| match e {
             PushEvent::BlobSkipped { size, .. } | PushEvent::BlobUploaded { size, .. } => {
@@ -601,7 +590,7 @@ pub fn unique_bytes(layout: &Layout, built: &[BuiltImage], platform: Platform) -
                 platforms: vec![p.clone()],
                 ..image.clone()
             };
-            for (digest, size) in push::blobs(layout, &one).map_err(anyhow::Error::msg)? {
+            for (digest, size) in push::blobs(layout, &one)? {
                 if seen.insert(digest) {
                     total += size;
                 }
@@ -631,9 +620,9 @@ impl Base {
             );
         };
         let path = ctx.root.join(rel);
-        let lock = Lock::read(&path).map_err(anyhow::Error::msg)?;
+        let lock = Lock::read(&path)?;
         let shown = if self.update {
-            let new = lucid_image::deb::update(&lock).map_err(anyhow::Error::msg)?;
+            let new = lucid_image::deb::update(&lock)?;
             for (old, new) in lock.packages.iter().zip(&new.packages) {
                 if old.version != new.version || old.sha256 != new.sha256 {
                     println!("{}: {} → {}", old.name, old.version, new.version);
@@ -669,7 +658,7 @@ impl Base {
             ui::table(&["package", "version", "arch", "size", "sha256"], &rows)
         );
         if !self.update {
-            let layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
+            let layout = Layout::open(&ctx.out_dir("oci"))?;
             let base = prepare_base(ctx, &ws, &layout)?;
             println!(
                 "base {}: layer {} ({} compressed, {} uncompressed)",
@@ -697,21 +686,16 @@ pub fn bench(ctx: &Ctx) -> Result<()> {
     let platform = Platform::LinuxArm64;
     binaries(ctx, &ws, &services, &[platform], false)?;
     let prov = provenance(ctx, &ws, false)?;
-    let main_layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
+    let main_layout = Layout::open(&ctx.out_dir("oci"))?;
     let base = prepare_base(ctx, &ws, &main_layout)?;
     let build = prov.build_info(&ws, &base);
     let facts: Vec<ImageFacts> = services.iter().map(|s| ImageFacts::of(s)).collect();
     let refs: Vec<(ImageRef, ImageRef)> = services
         .iter()
-        .map(|s| {
-            ws.image_refs(&s.name, &prov.version, "localhost")
-                .map_err(anyhow::Error::msg)
-        })
+        .map(|s| ws.image_refs(&s.name, &prov.version, "localhost"))
         .collect::<Result<_>>()?;
     let dir = ctx.out_dir("bench");
-    let base_gz = main_layout
-        .read_blob(&base.digest)
-        .map_err(anyhow::Error::msg)?;
+    let base_gz = main_layout.read_blob(&base.digest)?;
 
     let mut oci_secs = Vec::new();
     let mut built = Vec::new();
@@ -719,8 +703,8 @@ pub fn bench(ctx: &Ctx) -> Result<()> {
     for run in 0..OCI_RUNS {
         let root = dir.join("oci-run");
         let _ = std::fs::remove_dir_all(&root);
-        let layout = Layout::open(&root.join("oci")).map_err(anyhow::Error::msg)?;
-        layout.put_blob(&base_gz).map_err(anyhow::Error::msg)?;
+        let layout = Layout::open(&root.join("oci"))?;
+        layout.put_blob(&base_gz)?;
         let bar = ui::bar(facts.len() as u64, &format!("oci run {}", run + 1));
         let t = Instant::now();
         built.clear();
@@ -732,10 +716,12 @@ pub fn bench(ctx: &Ctx) -> Result<()> {
                 binaries: vec![(platform, bin_path(ctx, services[built.len()], platform))],
                 ref_name: v.tag.clone().unwrap_or_default(),
             };
-            built.push(
-                img::build(&layout, &root.join("cache"), &input, &mut |_| {})
-                    .map_err(anyhow::Error::msg)?,
-            );
+            built.push(img::build(
+                &layout,
+                &root.join("cache"),
+                &input,
+                &mut |_| {},
+            )?);
             bar.inc(1);
         }
         oci_secs.push(t.elapsed().as_secs_f64());
@@ -747,11 +733,7 @@ pub fn bench(ctx: &Ctx) -> Result<()> {
 
     // BuildKit: the same Dockerfile, context target/lucid with the same base rootfs and binaries.
     let base_tar = ctx.out_dir(docker::BASE_TAR);
-    lucid_image::layout::write_atomic(
-        &base_tar,
-        &base.tar(&main_layout).map_err(anyhow::Error::msg)?,
-    )
-    .map_err(anyhow::Error::msg)?;
+    lucid_image::layout::write_atomic(&base_tar, &base.tar(&main_layout)?)?;
     let all: Vec<ImageFacts> = ws.services.iter().map(ImageFacts::of).collect();
     let dockerfile = dir.join("Dockerfile");
     std::fs::write(&dockerfile, docker::dockerfile(&all))?;

@@ -58,8 +58,8 @@ impl Ctx {
     }
 
     /// The catalog, read with cargo_metadata.
-    pub fn workspace(&self) -> Result<lucid_plan::Workspace> {
-        lucid_plan::Workspace::load(&self.root).map_err(anyhow::Error::msg)
+    pub fn workspace(&self) -> Result<lucid_catalog::Workspace> {
+        lucid_catalog::Workspace::load(&self.root)
     }
 
     /// `target/lucid/<sub>`.

@@ -15,11 +15,11 @@
 use crate::images::{self, Engine};
 use crate::{ui, Ctx};
 use anyhow::{bail, Context, Result};
+use lucid_catalog::manifest::RELEASE_MANIFEST;
+use lucid_catalog::{ImageManifest, ImageRef, Workspace};
 use lucid_image::push::{self, PushEvent, PushOutcome};
 use lucid_image::registry::{self, Registry};
 use lucid_image::{BuiltImage, Layout, PlatformBuilt};
-use lucid_plan::manifest::RELEASE_MANIFEST;
-use lucid_plan::{ImageManifest, ImageRef, Workspace};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -207,7 +207,7 @@ impl Release {
         clock.lap("build");
 
         step(3, "push the immutable tags", false);
-        let layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
+        let layout = Layout::open(&ctx.out_dir("oci"))?;
         let built = built_images(&layout, &manifest)?;
         let outcomes = push_all(registry, &layout, &built, refs, remote).map_err(resume)?;
         clock.lap("push");
@@ -378,7 +378,7 @@ fn preflight(
             check(&mut p, Ok(line));
             p.registry = Some(r);
         }
-        Err(e) => check(&mut p, Err(format!("registry {host}: {e}"))),
+        Err(e) => check(&mut p, Err(format!("registry {host}: {e:#}"))),
     }
     if let Some(r) = &p.registry {
         match remote_state(r, refs) {
@@ -386,7 +386,7 @@ fn preflight(
                 check(&mut p, released(&remote, &ws.version, host));
                 p.remote = remote;
             }
-            Err(e) => check(&mut p, Err(format!("registry {host}: {e}"))),
+            Err(e) => check(&mut p, Err(format!("registry {host}: {e:#}"))),
         }
     }
     p
@@ -441,12 +441,12 @@ fn clean_tree(root: &Path, allow_dirty: bool) -> Result<String, String> {
 
 /// The registry answers and accepts our credentials; a real run also proves it may push, by
 /// opening (and cancelling) a blob upload.
-fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<String, String> {
-    let repo = &refs.first().ok_or("no services")?.0.repository;
+fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<String> {
+    let repo = &refs.first().context("no services")?.0.repository;
     let scope = Registry::push_scope(repo);
     let reply = r.send("GET", "/v2/", &[], None, &scope)?;
     if reply.status != 200 {
-        return Err(format!("GET /v2/: HTTP {} (not a registry?)", reply.status));
+        bail!("GET /v2/: HTTP {} (not a registry?)", reply.status);
     }
     let who = match registry::credentials_for(&r.host)? {
         Some(c) => format!("as {} (from {})", c.username, c.origin),
@@ -455,10 +455,10 @@ fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<
     if push {
         let start = r.start_upload(repo)?;
         if start.status != 202 {
-            return Err(format!(
+            bail!(
                 "may not push to {repo}: starting an upload answered HTTP {}",
                 start.status
-            ));
+            );
         }
         if let Some(location) = start.header("location") {
             let _ = r.send("DELETE", location, &[], None, &scope);
@@ -472,7 +472,7 @@ fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<
     }
 }
 
-fn remote_state(r: &Registry, refs: &[(ImageRef, ImageRef)]) -> Result<Vec<Remote>, String> {
+fn remote_state(r: &Registry, refs: &[(ImageRef, ImageRef)]) -> Result<Vec<Remote>> {
     refs.iter()
         .map(|(v, m)| {
             let digest = |x: &ImageRef| match &x.tag {
@@ -543,10 +543,7 @@ fn built_images(layout: &Layout, m: &ImageManifest) -> Result<Vec<BuiltImage>> {
             };
             Ok(BuiltImage {
                 service: e.service.clone(),
-                ref_name: ImageRef::parse(&e.reference)
-                    .map_err(anyhow::Error::msg)?
-                    .tag
-                    .unwrap_or_default(),
+                ref_name: ImageRef::parse(&e.reference)?.tag.unwrap_or_default(),
                 digest: e.digest.clone(),
                 size: size(&e.digest)?,
                 platforms: e
@@ -590,7 +587,7 @@ fn push_all(
                 )
             });
         }
-        let blobs = push::blobs(layout, image).map_err(anyhow::Error::msg)?;
+        let blobs = push::blobs(layout, image)?;
         let bar = ui::bar(blobs.iter().map(|(_, s)| s).sum(), &image.service);
         let outcome = push::push_image(registry, layout, image, versioned, &mut |e| match e {
             PushEvent::BlobSkipped { size, .. } | PushEvent::BlobUploaded { size, .. } => {
@@ -637,11 +634,9 @@ fn stage_outputs(ws: &Workspace, stage: &Path, release: &ImageManifest) -> Resul
     if stage.exists() {
         std::fs::remove_dir_all(stage).with_context(|| stage.display().to_string())?;
     }
-    release
-        .write(&stage.join(RELEASE_MANIFEST))
-        .map_err(anyhow::Error::msg)?;
-    let generated = lucid_compose::generate(ws, Some(release)).map_err(anyhow::Error::msg)?;
-    let written = lucid_compose::write(stage, &generated).map_err(anyhow::Error::msg)?;
+    release.write(&stage.join(RELEASE_MANIFEST))?;
+    let generated = lucid_compose::generate(ws, Some(release))?;
+    let written = lucid_compose::write(stage, &generated)?;
     eprintln!(
         "  {} compose files pinned: {}",
         written.len(),
@@ -669,7 +664,7 @@ fn validate(ws: &Workspace, stage: &Path, host: &str) -> Result<Validation> {
     }
     let report = lucid_validate::validate(&staged, &opts);
     let images = stage.join("images");
-    lucid_validate::write(&report, &images).map_err(anyhow::Error::msg)?;
+    lucid_validate::write(&report, &images)?;
     std::fs::write(
         images.join("validation-report.schema.json"),
         lucid_validate::schema::schema_text(),
@@ -811,7 +806,7 @@ fn dry_run(
     remote: &[Remote],
 ) -> Result<()> {
     step(2, "build (into target/, to learn the digests)", true);
-    let services: Vec<&lucid_plan::Service> = ws.services.iter().collect();
+    let services: Vec<&lucid_catalog::Service> = ws.services.iter().collect();
     crate::build::compile(
         ctx,
         ws,
@@ -823,7 +818,7 @@ fn dry_run(
         },
     )?;
     let manifest = build(ctx, opts.engine, host)?;
-    let layout = Layout::open(&ctx.out_dir("oci")).map_err(anyhow::Error::msg)?;
+    let layout = Layout::open(&ctx.out_dir("oci"))?;
     let built = built_images(&layout, &manifest)?;
 
     step(3, "push the immutable tags", true);
@@ -837,15 +832,12 @@ fn dry_run(
             }
             None => "push (registry not reachable: blobs unknown)".to_string(),
             Some(r) => {
-                let blobs = push::blobs(&layout, image).map_err(anyhow::Error::msg)?;
+                let blobs = push::blobs(&layout, image)?;
                 let (mut missing, mut missing_bytes, mut present, mut shared) = (0, 0, 0, 0);
                 for (digest, size) in &blobs {
                     if planned.contains(digest) {
                         shared += 1;
-                    } else if r
-                        .has_blob(&versioned.repository, digest)
-                        .map_err(anyhow::Error::msg)?
-                    {
+                    } else if r.has_blob(&versioned.repository, digest)? {
                         present += 1;
                     } else {
                         missing += 1;
@@ -858,8 +850,7 @@ fn dry_run(
                 in_registry += present;
                 let mut manifests = 0;
                 for p in &image.platforms {
-                    if r.manifest_digest(&versioned.repository, &p.digest)
-                        .map_err(anyhow::Error::msg)?
+                    if r.manifest_digest(&versioned.repository, &p.digest)?
                         .is_none()
                     {
                         manifests += 1;
@@ -885,7 +876,7 @@ fn dry_run(
 
     step(4, "compose files pinned to the pushed digests", true);
     let release = release_manifest(&manifest, host);
-    let generated = lucid_compose::generate(ws, Some(&release)).map_err(anyhow::Error::msg)?;
+    let generated = lucid_compose::generate(ws, Some(&release))?;
     let stale = lucid_compose::check(&ctx.root, &generated);
     for f in &generated.files {
         let path = format!("{}/{}", lucid_compose::COMPOSE_DIR, f.name());

@@ -46,9 +46,7 @@ impl Validate {
         }
         if self.live {
             // MongoDB cannot be pulled here: the compose stage's stand-in runs server-tools in its place.
-            let (standin, _) = ws
-                .image_refs("server-tools", &ws.version, &ws.settings.registry)
-                .map_err(anyhow::Error::msg)?;
+            let (standin, _) = ws.image_refs("server-tools", &ws.version, &ws.settings.registry)?;
             opts.mongodb_standin = Some(lucid_validate::live::Standin {
                 image: standin.to_string(),
                 compose_override: lucid_compose::mongodb_standin_override(
@@ -63,9 +61,7 @@ impl Validate {
         let report = lucid_validate::validate(&ws, &opts);
         spinner.finish_and_clear();
         let out = absolute(ctx, &self.out);
-        let (md, json) = lucid_validate::write(&report, &out)
-            .map_err(anyhow::Error::msg)
-            .context("writing the report")?;
+        let (md, json) = lucid_validate::write(&report, &out).context("writing the report")?;
         std::fs::write(
             out.join("validation-report.schema.json"),
             lucid_validate::schema::schema_text(),

@@ -24,7 +24,7 @@ fn xtask(args: &[&str]) -> Output {
 }
 
 fn service_names() -> Vec<String> {
-    let ws = lucid_plan::Workspace::load(&root()).unwrap();
+    let ws = lucid_catalog::Workspace::load(&root()).unwrap();
     ws.services.iter().map(|s| s.name.clone()).collect()
 }
 

@@ -108,7 +108,7 @@ fn fixture() -> &'static Fixture {
         }
         std::fs::create_dir_all(&dir).unwrap();
         let copy = WorkspaceCopy::create(&dir.join("workspace"));
-        let ws = lucid_plan::Workspace::load(&copy.dir).unwrap();
+        let ws = lucid_catalog::Workspace::load(&copy.dir).unwrap();
         let services: Vec<String> = ws.services.iter().map(|s| s.name.clone()).collect();
         let v0 = ws.version.clone();
         let snapshot = dir.join("v0-storage");

@@ -4,7 +4,8 @@
 //! files asked for 17.6 GiB on an 8 GB Pi), and so are CPU reservations (what is promised to each
 //! container). CPU limits are caps, not promises: their sum may exceed the cores.
 
-use lucid_plan::{Device, Resources};
+use anyhow::{anyhow, Result};
+use lucid_catalog::{Device, Resources};
 
 /// Sums of one file.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,7 +28,7 @@ pub fn usage<'a>(resources: impl IntoIterator<Item = &'a Resources>) -> Usage {
 }
 
 /// An error saying by how much `file` exceeds the device, or nothing.
-pub fn check(file: &str, usage: Usage, device: &Device) -> Result<(), String> {
+pub fn check(file: &str, usage: Usage, device: &Device) -> Result<()> {
     let mut problems = Vec::new();
     let memory_budget = device.budget_memory();
     if usage.memory > memory_budget {
@@ -51,7 +52,7 @@ pub fn check(file: &str, usage: Usage, device: &Device) -> Result<(), String> {
     if problems.is_empty() {
         return Ok(());
     }
-    Err(format!(
+    Err(anyhow!(
         "compose/{file} does not fit the device {:?} (budget = device − reserved: {} memory, {:.2} CPUs): {}; lower `memory`/`cpu_reservation` in the services' [package.metadata.lucid] or the device profile in [workspace.metadata.lucid.device]",
         device.name,
         mib(memory_budget),
@@ -100,7 +101,9 @@ mod tests {
     fn refuses_the_original_layer_files_and_says_by_how_much() {
         // The seed's layers: about 17.6 GiB of memory limits and 15.5 CPUs of reservations.
         let all: Vec<Resources> = (0..22).map(|_| res(820, 0.7)).collect();
-        let e = check("docker-compose.yaml", usage(&all), &pi()).unwrap_err();
+        let e = check("docker-compose.yaml", usage(&all), &pi())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("compose/docker-compose.yaml"), "{e}");
         assert!(
             e.contains("memory limits sum to 18040 MiB") && e.contains("by 11896 MiB"),
@@ -117,7 +120,9 @@ mod tests {
         let all = vec![res(6 * 1024, 3.0)];
         check("x.yaml", usage(&all), &pi()).unwrap();
         let over = vec![res(6 * 1024 + 1, 0.1)];
-        let e = check("x.yaml", usage(&over), &pi()).unwrap_err();
+        let e = check("x.yaml", usage(&over), &pi())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("by 1 MiB"), "{e}");
     }
 }

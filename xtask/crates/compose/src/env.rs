@@ -9,7 +9,8 @@
 //! - `<SECRET>_FILE` = `/run/secrets/<secret>` for each secret;
 //! - then the service's own `env` table.
 
-use lucid_plan::{Service, Workspace};
+use anyhow::{bail, Result};
+use lucid_catalog::{Service, Workspace};
 use std::collections::BTreeMap;
 
 pub const HTTP_PORT: &str = "LUCID_HTTP_PORT";
@@ -47,15 +48,15 @@ pub fn environment(
     ws: &Workspace,
     service: &Service,
     deployed: &[&Service],
-) -> Result<BTreeMap<String, String>, String> {
+) -> Result<BTreeMap<String, String>> {
     let mut env = BTreeMap::new();
     let mut set = |key: String, value: String, field: &str| {
         if let Some(previous) = env.insert(key.clone(), value) {
-            return Err(format!(
+            bail!(
                 "{}: {}: {field}: sets {key}, which is already set to {previous:?} by another field",
                 service.manifest_path.display(),
                 service.name
-            ));
+            );
         }
         Ok(())
     };

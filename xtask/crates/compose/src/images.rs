@@ -1,7 +1,8 @@
 //! Which image each service runs: pinned by digest after a release, else the versioned tag.
 
-use lucid_plan::manifest::RELEASE_MANIFEST;
-use lucid_plan::{ImageManifest, ImageRef, Workspace};
+use anyhow::{Context, Result};
+use lucid_catalog::manifest::RELEASE_MANIFEST;
+use lucid_catalog::{ImageManifest, ImageRef, Workspace};
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -32,7 +33,7 @@ impl std::fmt::Display for Source {
 }
 
 /// The release manifest, if the repository has one.
-pub fn read_release_manifest(root: &Path) -> Result<Option<ImageManifest>, String> {
+pub fn read_release_manifest(root: &Path) -> Result<Option<ImageManifest>> {
     let path = root.join(RELEASE_MANIFEST);
     if !path.exists() {
         return Ok(None);
@@ -44,19 +45,15 @@ pub fn read_release_manifest(root: &Path) -> Result<Option<ImageManifest>, Strin
 pub fn resolve(
     ws: &Workspace,
     release: Option<&ImageManifest>,
-) -> Result<(BTreeMap<String, String>, Source), String> {
+) -> Result<(BTreeMap<String, String>, Source)> {
     let mut out = BTreeMap::new();
     match release {
         Some(manifest) => {
             for s in &ws.services {
-                let entry = manifest.image(&s.name).ok_or_else(|| {
-                    format!("{RELEASE_MANIFEST}: {}: no image entry for this service; release again (`cargo xtask release`) or remove the stale manifest", s.name)
-                })?;
+                let entry = manifest.image(&s.name).with_context(|| format!("{RELEASE_MANIFEST}: {}: no image entry for this service; release again (`cargo xtask release`) or remove the stale manifest", s.name))?;
                 let pinned = ImageRef::parse(&entry.reference)
                     .and_then(|r| r.with_digest(&entry.digest))
-                    .map_err(|e| {
-                        format!("{RELEASE_MANIFEST}: {}: reference/digest: {e}", s.name)
-                    })?;
+                    .with_context(|| format!("{RELEASE_MANIFEST}: {}: reference/digest", s.name))?;
                 out.insert(s.name.clone(), pinned.to_string());
             }
             Ok((
@@ -70,12 +67,8 @@ pub fn resolve(
             for s in &ws.services {
                 let (versioned, _) = ws
                     .image_refs(&s.name, &ws.version, &ws.settings.registry)
-                    .map_err(|e| {
-                        format!(
-                            "{}: {}: image reference: {e}",
-                            s.manifest_path.display(),
-                            s.name
-                        )
+                    .with_context(|| {
+                        format!("{}: {}: image reference", s.manifest_path.display(), s.name)
                     })?;
                 out.insert(s.name.clone(), versioned.to_string());
             }

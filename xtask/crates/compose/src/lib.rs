@@ -10,8 +10,9 @@
 //! Data directories are bind mounts of `<data_root>/<volume>`; they must exist and be owned by
 //! uid 65532 (MongoDB's by 999) before the first start: see the header of each file.
 
+use anyhow::{anyhow, bail, Context, Result};
 pub mod budget;
-pub mod deployment;
+
 pub mod env;
 pub mod images;
 pub mod model;
@@ -20,16 +21,13 @@ pub mod network;
 pub mod schema;
 pub mod service;
 
-pub use deployment::Deployment;
 pub use images::{read_release_manifest, Source};
+pub use lucid_catalog::topology::{Deployment, COMPOSE_DIR};
 
-use lucid_plan::{ImageManifest, Workspace, MONGODB};
+use lucid_catalog::{ImageManifest, Workspace, MONGODB};
 use model::{ComposeDoc, SecretDef};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-
-/// Directory of the generated files, relative to the workspace root.
-pub const COMPOSE_DIR: &str = "compose";
 
 /// The command that regenerates the files (named in their header).
 pub const COMMAND: &str = "cargo xtask compose";
@@ -63,10 +61,10 @@ pub fn mongodb_standin_override(ws: &Workspace, image: &str) -> String {
 }
 
 /// Generates every file in memory. Errors name the file, the service and the field at fault.
-pub fn generate(ws: &Workspace, release: Option<&ImageManifest>) -> Result<Generated, String> {
+pub fn generate(ws: &Workspace, release: Option<&ImageManifest>) -> Result<Generated> {
     let (images, source) = images::resolve(ws, release)?;
     let addresses = network::allocate(ws)?;
-    let deployments = deployment::all(ws);
+    let deployments = lucid_catalog::topology::all(ws);
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for d in &deployments {
@@ -76,7 +74,8 @@ pub fn generate(ws: &Workspace, release: Option<&ImageManifest>) -> Result<Gener
         }
     }
     if !errors.is_empty() {
-        return Err(errors.join("\n"));
+        let all: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
+        bail!("{}", all.join("\n"));
     }
     Ok(Generated { files, source })
 }
@@ -88,9 +87,9 @@ fn generate_one(
     images: &BTreeMap<String, String>,
     source: &Source,
     addresses: &network::Addresses,
-) -> Result<ComposeFile, String> {
+) -> Result<ComposeFile> {
     let services = d.services(ws);
-    let mut resources: Vec<&lucid_plan::Resources> =
+    let mut resources: Vec<&lucid_catalog::Resources> =
         services.iter().map(|s| &s.resources).collect();
     if d.mongodb {
         resources.push(&ws.settings.mongodb.resources);
@@ -129,9 +128,10 @@ fn generate_one(
         .collect();
 
     let yaml = serde_norway::to_string(&doc)
-        .map_err(|e| format!("compose/{}: cannot serialise: {e}", d.file))?;
+        .with_context(|| format!("compose/{}: cannot serialise", d.file))?;
     let text = format!("{}{}", header(ws, d, &doc, source), spaced(&yaml));
-    schema::validate(&format!("compose/{}", d.file), &text).map_err(|e| e.join("\n"))?;
+    schema::validate(&format!("compose/{}", d.file), &text)
+        .map_err(|problems| anyhow!("{}", problems.join("\n")))?;
     Ok(ComposeFile {
         deployment: d.clone(),
         text,
@@ -141,7 +141,7 @@ fn generate_one(
 }
 
 /// Every `depends_on` must name a service defined by a file of the same deployment.
-fn check_dependencies(ws: &Workspace, d: &Deployment, all: &[Deployment]) -> Result<(), String> {
+fn check_dependencies(ws: &Workspace, d: &Deployment, all: &[Deployment]) -> Result<()> {
     let mut defined: BTreeSet<&str> = d
         .deployed_services(ws)
         .iter()
@@ -171,7 +171,7 @@ fn check_dependencies(ws: &Workspace, d: &Deployment, all: &[Deployment]) -> Res
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(problems.join("\n"))
+        bail!("{}", problems.join("\n"))
     }
 }
 
@@ -302,15 +302,15 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
 }
 
 /// Writes the files that differ; returns the paths written (relative to `root`).
-pub fn write(root: &Path, generated: &Generated) -> Result<Vec<String>, String> {
+pub fn write(root: &Path, generated: &Generated) -> Result<Vec<String>> {
     let dir = root.join(COMPOSE_DIR);
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| dir.display().to_string())?;
     let mut written = Vec::new();
     for f in &generated.files {
         let rel = format!("{COMPOSE_DIR}/{}", f.name());
         let path = root.join(&rel);
         if std::fs::read_to_string(&path).ok().as_deref() != Some(f.text.as_str()) {
-            std::fs::write(&path, &f.text).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&path, &f.text).with_context(|| path.display().to_string())?;
             written.push(rel);
         }
     }

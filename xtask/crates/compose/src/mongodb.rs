@@ -9,7 +9,8 @@ use crate::env;
 use crate::model::ServiceDef;
 use crate::network::Addresses;
 use crate::service::{self, NONROOT};
-use lucid_plan::{Workspace, MONGODB};
+use anyhow::{bail, Result};
+use lucid_catalog::{Workspace, MONGODB};
 use std::collections::BTreeMap;
 
 /// The `mongodb` user of the official image. Running as it from the start (instead of letting
@@ -23,13 +24,13 @@ pub const ROOT_USER: &str = "lucid";
 /// The service the stand-in image comes from (its binary is the stand-in's health check).
 pub const STANDIN_SERVICE: &str = "server-tools";
 
-pub fn definition(ws: &Workspace, addresses: &Addresses) -> Result<ServiceDef, String> {
+pub fn definition(ws: &Workspace, addresses: &Addresses) -> Result<ServiceDef> {
     let m = &ws.settings.mongodb;
     let Some(password) = m.secrets.first() else {
-        return Err(format!(
+        bail!(
             "{}: mongodb: workspace.metadata.lucid.mongodb.secrets: empty; the first secret is the root password (e.g. [\"mongodb-password\"])",
             ws.root.join("Cargo.toml").display()
-        ));
+        );
     };
     let mut def = service::base(
         ws,

@@ -5,7 +5,8 @@
 //! gateway takes the first host address, then MongoDB, then the services by (layer, name).
 
 use crate::model::{Ipam, IpamConfig, NetworkDef};
-use lucid_plan::{units, Workspace, MONGODB};
+use anyhow::{bail, Context, Result};
+use lucid_catalog::{units, Workspace, MONGODB};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -16,10 +17,10 @@ pub struct Addresses {
     pub by_service: BTreeMap<String, Ipv4Addr>,
 }
 
-pub fn allocate(ws: &Workspace) -> Result<Addresses, String> {
+pub fn allocate(ws: &Workspace) -> Result<Addresses> {
     let subnet = &ws.settings.network.subnet;
-    let (net, prefix) = units::parse_cidr(subnet)
-        .map_err(|e| format!("workspace.metadata.lucid.network.subnet: {e}"))?;
+    let (net, prefix) =
+        units::parse_cidr(subnet).context("workspace.metadata.lucid.network.subnet")?;
     let host_bits = 32 - u32::from(prefix);
     let size: u64 = 1u64 << host_bits;
     let base = u32::from(net)
@@ -29,20 +30,20 @@ pub fn allocate(ws: &Workspace) -> Result<Addresses, String> {
             u32::MAX << host_bits
         };
     if base != u32::from(net) {
-        return Err(format!(
+        bail!(
             "workspace.metadata.lucid.network.subnet: {subnet} has host bits set (the network address is {})",
             Ipv4Addr::from(base)
-        ));
+        );
     }
     let names = std::iter::once(MONGODB).chain(ws.services.iter().map(|s| s.name.as_str()));
     // Gateway, MongoDB, services; the network and broadcast addresses are not usable.
     let needed = 1 + 1 + ws.services.len() as u64;
     if needed + 2 > size {
-        return Err(format!(
+        bail!(
             "workspace.metadata.lucid.network.subnet: {subnet} has {} usable addresses, the stack needs {needed} (gateway, mongodb, {} services)",
             size.saturating_sub(2),
             ws.services.len()
-        ));
+        );
     }
     let by_service = names
         .enumerate()

@@ -1,5 +1,6 @@
 //! Validation against the Compose Specification JSON schema (a copy lives in `schema/`).
 
+use anyhow::Result;
 use std::sync::OnceLock;
 
 /// The schema, embedded so that validation needs neither the network nor the source tree.

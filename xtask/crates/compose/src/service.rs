@@ -1,12 +1,13 @@
 //! One Lucid service as a compose service.
 
-use crate::deployment::Deployment;
 use crate::env;
 use crate::model::{
     DependsOn, HealthcheckDef, LoggingDef, NetworkAttachment, ServiceDef, VolumeMount,
 };
 use crate::network::Addresses;
-use lucid_plan::{Resources, Service, Workspace};
+use anyhow::Result;
+use lucid_catalog::topology::Deployment;
+use lucid_catalog::{Resources, Service, Workspace};
 use std::collections::BTreeMap;
 
 /// uid:gid `nonroot` of the distroless base.
@@ -87,7 +88,7 @@ pub fn definition(
     image: String,
     deployment: &Deployment,
     addresses: &Addresses,
-) -> Result<ServiceDef, String> {
+) -> Result<ServiceDef> {
     let mut def = base(
         ws,
         &service.name,

@@ -3,7 +3,7 @@
 //! As in rust-analyzer's generated-file tests: outside CI a stale file is rewritten (so that the
 //! fix is to commit it), and the test fails either way with the diff.
 
-use lucid_plan::Workspace;
+use lucid_catalog::Workspace;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {

@@ -26,7 +26,11 @@ fn docker_compose_accepts_each_file_alone_and_the_deployed_combinations() {
     ];
     let failures: Vec<String> = combinations
         .iter()
-        .filter_map(|files| compose_config(tmp.path(), files).err())
+        .filter_map(|files| {
+            compose_config(tmp.path(), files)
+                .err()
+                .map(|e| format!("{e:#}"))
+        })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
@@ -46,11 +50,14 @@ fn docker_compose_rejects_a_layer_file_whose_dependency_is_missing() {
         1,
     );
     std::fs::write(&path, text).unwrap();
-    let e = compose_config(
-        tmp.path(),
-        &["lucid-dev.yaml", "lucid-layer2-complete.yaml"],
-    )
-    .unwrap_err();
+    let e = format!(
+        "{:#}",
+        compose_config(
+            tmp.path(),
+            &["lucid-dev.yaml", "lucid-layer2-complete.yaml"],
+        )
+        .unwrap_err()
+    );
     assert!(e.contains("session-recorder"), "{e}");
 }
 

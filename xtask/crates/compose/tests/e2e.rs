@@ -11,11 +11,12 @@
 //! The time from `up` to all-healthy is printed and written to target/lucid/e2e/compose.json;
 //! it is a measurement, not an assertion.
 
+use anyhow::{bail, Context, Result};
 mod common;
 
 use common::*;
-use lucid_plan::manifest::BUILD_MANIFEST;
-use lucid_plan::{ImageManifest, ImageRef, Platform, Workspace, MONGODB};
+use lucid_catalog::manifest::BUILD_MANIFEST;
+use lucid_catalog::{ImageManifest, ImageRef, Platform, Workspace, MONGODB};
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -28,17 +29,17 @@ const DOCKER: &str = "/usr/bin/docker";
 const NONROOT: u32 = 65532;
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(420);
 
-fn run(cmd: &mut Command) -> Result<String, String> {
+fn run(cmd: &mut Command) -> Result<String> {
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        .with_context(|| format!("cannot run {cmd:?}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     if !out.status.success() {
-        return Err(format!(
+        bail!(
             "{cmd:?} failed ({}):\n{stdout}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stderr)
-        ));
+        );
     }
     Ok(stdout)
 }
@@ -141,7 +142,7 @@ impl Stack {
     fn logs(&self, service: &str) -> String {
         let mut cmd = self.compose();
         cmd.args(["logs", "--no-color", "--tail", "30", service]);
-        run(&mut cmd).unwrap_or_else(|e| e)
+        run(&mut cmd).unwrap_or_else(|e| format!("{e:#}"))
     }
 }
 
@@ -164,7 +165,7 @@ fn chown_nonroot(path: &Path) {
     });
 }
 
-fn docker_available() -> Result<(), String> {
+fn docker_available() -> Result<()> {
     run(Command::new(DOCKER).args(["info", "--format", "{{.ServerVersion}}"]))?;
     run(Command::new("docker-compose").arg("version"))?;
     run(Command::new("skopeo").arg("--version"))?;

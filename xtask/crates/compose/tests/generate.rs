@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
+use lucid_catalog::{ImageEntry, ImageManifest, MONGODB};
 use lucid_compose::schema;
-use lucid_plan::{ImageEntry, ImageManifest, MONGODB};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -163,7 +163,7 @@ fn addresses_are_unique_inside_the_subnet_and_the_same_in_every_file() {
             let ip = s["networks"][&net.name]["ipv4_address"].as_str().unwrap();
             let addr: Ipv4Addr = ip.parse().unwrap();
             assert!(
-                lucid_plan::units::cidr_contains(&net.subnet, addr).unwrap(),
+                lucid_catalog::units::cidr_contains(&net.subnet, addr).unwrap(),
                 "{name}: {ip} outside {}",
                 net.subnet
             );
@@ -293,7 +293,7 @@ fn every_file_validates_against_the_compose_specification() {
 fn refuses_files_over_the_device_budget_and_says_by_how_much() {
     let mut ws = repo_workspace();
     ws.settings.device.memory = 3 << 30; // budget 1 GiB once 2 GiB are reserved
-    let e = lucid_compose::generate(&ws, None).unwrap_err();
+    let e = format!("{:#}", lucid_compose::generate(&ws, None).unwrap_err());
     assert!(e.contains("compose/docker-compose.yaml"), "{e}");
     assert!(
         e.contains("memory limits sum to 3072 MiB") && e.contains("by 2048 MiB"),
@@ -304,7 +304,7 @@ fn refuses_files_over_the_device_budget_and_says_by_how_much() {
     for s in &mut ws.services {
         s.resources.cpu_reservation = 0.25;
     }
-    let e = lucid_compose::generate(&ws, None).unwrap_err();
+    let e = format!("{:#}", lucid_compose::generate(&ws, None).unwrap_err());
     // 27 × 0.25 + MongoDB 0.25 = 7.00 against 3.00.
     assert!(
         e.contains("CPU reservations sum to 7.00") && e.contains("by 4.00"),
@@ -320,7 +320,7 @@ fn pins_every_image_by_digest_when_a_release_manifest_exists() {
         version: ws.version.clone(),
         registry: Some("docker.io".into()),
         oci_layout: None,
-        base: lucid_plan::manifest::BaseInfo {
+        base: lucid_catalog::manifest::BaseInfo {
             name: "debian-lock:x".into(),
             digest: digest(999),
         },
@@ -355,7 +355,10 @@ fn pins_every_image_by_digest_when_a_release_manifest_exists() {
 
     let mut incomplete = manifest.clone();
     incomplete.images.retain(|i| i.service != "tor-proxy");
-    let e = lucid_compose::generate(&ws, Some(&incomplete)).unwrap_err();
+    let e = format!(
+        "{:#}",
+        lucid_compose::generate(&ws, Some(&incomplete)).unwrap_err()
+    );
     assert!(
         e.contains("images/release-manifest.json") && e.contains("tor-proxy"),
         "{e}"

@@ -12,7 +12,8 @@
 use crate::deb::{self, Lock};
 use crate::layer::{self, Entry, Kind, Layer};
 use crate::layout::{write_atomic, Layout};
-use lucid_plan::Platform;
+use anyhow::{bail, Context, Result};
+use lucid_catalog::Platform;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -75,7 +76,7 @@ pub const LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 impl Base {
     /// The base of `lock`, stored in `layout`: read from the record in `cache_dir` when the
     /// layout still holds its blob, else assembled (packages downloaded into `cache_dir/deb`).
-    pub fn prepare(lock: &Lock, layout: &Layout, cache_dir: &Path) -> Result<Base, String> {
+    pub fn prepare(lock: &Lock, layout: &Layout, cache_dir: &Path) -> Result<Base> {
         let record = cache_dir.join(format!("base-{}.json", lock.fingerprint()));
         if let Ok(bytes) = std::fs::read(&record) {
             if let Ok(base) = serde_json::from_slice::<Base>(&bytes) {
@@ -94,10 +95,7 @@ impl Base {
             uncompressed_size: layer.tar.len() as u64,
             platforms: Vec::new(),
         };
-        write_atomic(
-            &record,
-            &serde_json::to_vec_pretty(&base).map_err(|e| e.to_string())?,
-        )?;
+        write_atomic(&record, &serde_json::to_vec_pretty(&base)?)?;
         Ok(base)
     }
 
@@ -107,7 +105,7 @@ impl Base {
     }
 
     /// The base layers of `platform`'s image, in order.
-    pub fn layers(&self, platform: Platform) -> Result<Vec<LayerRef>, String> {
+    pub fn layers(&self, platform: Platform) -> Result<Vec<LayerRef>> {
         if !self.is_reference() {
             return Ok(vec![LayerRef {
                 media_type: LAYER_GZIP.into(),
@@ -121,47 +119,48 @@ impl Base {
     }
 
     /// The platform entry of a base by reference.
-    pub fn platform(&self, platform: Platform) -> Result<&BasePlatform, String> {
+    pub fn platform(&self, platform: Platform) -> Result<&BasePlatform> {
         self.platforms
             .iter()
             .find(|p| p.platform == platform.oci())
-            .ok_or_else(|| format!("base {} has no {platform} image", self.name))
+            .with_context(|| format!("base {} has no {platform} image", self.name))
     }
 
     /// The uncompressed base layer (the rootfs that the Dockerfile ADDs), from the layout.
-    pub fn tar(&self, layout: &Layout) -> Result<Vec<u8>, String> {
+    pub fn tar(&self, layout: &Layout) -> Result<Vec<u8>> {
         if self.is_reference() {
-            return Err(format!(
+            bail!(
                 "base {}@{} is an image by reference: it has no single rootfs tar (the buildx \
                  engine takes it as the named context `base`)",
-                self.name, self.digest
-            ));
+                self.name,
+                self.digest
+            );
         }
         let gz = layout.read_blob(&self.digest)?;
         let mut out = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
-            .map_err(|e| format!("base layer: {e}"))?;
+            .context("base layer")?;
         Ok(out)
     }
 
     /// Assembles the base layer from `lock`, downloading packages into (or reading them from) `deb_cache`.
-    pub fn layer(lock: &Lock, deb_cache: &Path) -> Result<Layer, String> {
+    pub fn layer(lock: &Lock, deb_cache: &Path) -> Result<Layer> {
         let mut files: BTreeMap<String, Entry> = BTreeMap::new();
         let mut certs: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let mut newest = 0;
         for p in &lock.packages {
             let deb_bytes = deb::fetch(p, deb_cache)?;
             let data =
-                deb::data_tar(&deb_bytes).map_err(|e| format!("{} {}: {e}", p.name, p.version))?;
+                deb::data_tar(&deb_bytes).with_context(|| format!("{} {}", p.name, p.version))?;
             let mut archive = tar::Archive::new(&data[..]);
             let entries = archive
                 .entries()
-                .map_err(|e| format!("{} {}: data.tar: {e}", p.name, p.version))?;
+                .with_context(|| format!("{} {}: data.tar", p.name, p.version))?;
             for entry in entries {
-                let mut entry = entry.map_err(|e| format!("{}: data.tar: {e}", p.name))?;
+                let mut entry = entry.with_context(|| format!("{}: data.tar", p.name))?;
                 let path = entry
                     .path()
-                    .map_err(|e| format!("{}: {e}", p.name))?
+                    .with_context(|| p.name.clone())?
                     .to_string_lossy()
                     .trim_start_matches("./")
                     .trim_end_matches('/')
@@ -173,7 +172,7 @@ impl Base {
                 {
                     let mut pem = Vec::new();
                     std::io::Read::read_to_end(&mut entry, &mut pem)
-                        .map_err(|e| format!("{}: {path}: {e}", p.name))?;
+                        .with_context(|| format!("{}: {path}", p.name))?;
                     newest = newest.max(mtime);
                     certs.insert(path, pem);
                     continue;
@@ -199,7 +198,7 @@ impl Base {
                     _ => {
                         let mut data = Vec::new();
                         std::io::Read::read_to_end(&mut entry, &mut data)
-                            .map_err(|e| format!("{}: {path}: {e}", p.name))?;
+                            .with_context(|| format!("{}: {path}", p.name))?;
                         Kind::File(data)
                     }
                 };
@@ -218,9 +217,7 @@ impl Base {
             }
         }
         if certs.is_empty() {
-            return Err(
-                "the lock's packages hold no CA certificate (ca-certificates missing?)".into(),
-            );
+            bail!("the lock's packages hold no CA certificate (ca-certificates missing?)");
         }
         for e in generated(&certs, newest) {
             files.insert(e.path.clone(), e);

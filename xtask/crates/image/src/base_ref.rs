@@ -12,7 +12,8 @@ use crate::base::{Base, BasePlatform, LayerRef, LAYER_GZIP};
 use crate::layout::Layout;
 use crate::registry::Registry;
 use crate::sha256_digest;
-use lucid_plan::{ImageRef, Platform};
+use anyhow::{anyhow, bail, Context, Result};
+use lucid_catalog::{ImageRef, Platform};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -32,8 +33,8 @@ pub fn fetch(
     platforms: &[Platform],
     layout: &Layout,
     cache_dir: &Path,
-) -> Result<Base, String> {
-    fetch_pinned(reference, platforms, layout, cache_dir).map_err(|e| format!("{reference}: {e}"))
+) -> Result<Base> {
+    fetch_pinned(reference, platforms, layout, cache_dir).with_context(|| reference.to_string())
 }
 
 fn fetch_pinned(
@@ -41,11 +42,11 @@ fn fetch_pinned(
     platforms: &[Platform],
     layout: &Layout,
     cache_dir: &Path,
-) -> Result<Base, String> {
+) -> Result<Base> {
     let pinned = reference
         .digest
         .clone()
-        .ok_or("a base reference must be pinned by digest (@sha256:…)")?;
+        .context("a base reference must be pinned by digest (@sha256:…)")?;
     let store = Layout::open(&cache_dir.join("base-ref"))?;
     let mut source = Source {
         reference,
@@ -114,22 +115,22 @@ struct Source<'a> {
 }
 
 impl Source<'_> {
-    fn registry(&mut self) -> Result<&Registry, String> {
+    fn registry(&mut self) -> Result<&Registry> {
         if self.registry.is_none() {
             self.registry = Some(Registry::new(&self.reference.registry)?);
         }
         Ok(self.registry.as_ref().expect("just set"))
     }
 
-    fn manifest(&mut self, digest: &str) -> Result<Vec<u8>, String> {
+    fn manifest(&mut self, digest: &str) -> Result<Vec<u8>> {
         self.get(digest, true)
     }
 
-    fn blob(&mut self, digest: &str) -> Result<Vec<u8>, String> {
+    fn blob(&mut self, digest: &str) -> Result<Vec<u8>> {
         self.get(digest, false)
     }
 
-    fn get(&mut self, digest: &str, manifest: bool) -> Result<Vec<u8>, String> {
+    fn get(&mut self, digest: &str, manifest: bool) -> Result<Vec<u8>> {
         if self.layout.has_blob(digest) {
             return self.layout.read_blob(digest);
         }
@@ -142,17 +143,17 @@ impl Source<'_> {
         let bytes = self.download(digest, manifest)?;
         let actual = sha256_digest(&bytes);
         if actual != digest {
-            return Err(format!(
+            bail!(
                 "registry {} served {actual} for {digest}: content does not match its digest",
                 reference.registry
-            ));
+            );
         }
         self.store.put_blob(&bytes)?;
         self.layout.put_blob(&bytes)?;
         Ok(bytes)
     }
 
-    fn download(&mut self, digest: &str, manifest: bool) -> Result<Vec<u8>, String> {
+    fn download(&mut self, digest: &str, manifest: bool) -> Result<Vec<u8>> {
         let reference = self.reference;
         let repo = &reference.repository;
         Ok(if manifest {
@@ -165,11 +166,11 @@ impl Source<'_> {
                         Some(d) => format!("the tag {tag} points at {d}"),
                         None => format!("it has no tag {tag} either"),
                     };
-                    return Err(format!(
+                    bail!(
                         "registry {} has no manifest {digest} in {repo} ({serves}); \
                          is the digest right?",
                         reference.registry
-                    ));
+                    );
                 }
             }
         } else {
@@ -183,10 +184,10 @@ impl Source<'_> {
         platform: Platform,
         digest: &str,
         manifest: &Value,
-    ) -> Result<BasePlatform, String> {
+    ) -> Result<BasePlatform> {
         let config_digest = manifest["config"]["digest"]
             .as_str()
-            .ok_or_else(|| format!("manifest {digest} has no config"))?
+            .with_context(|| format!("manifest {digest} has no config"))?
             .to_string();
         let config = json(&self.blob(&config_digest)?, &config_digest)?;
         let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
@@ -199,11 +200,11 @@ impl Source<'_> {
             .unwrap_or_default();
         let layers = manifest["layers"].as_array().cloned().unwrap_or_default();
         if layers.len() != diff_ids.len() {
-            return Err(format!(
+            bail!(
                 "{platform} manifest {digest} has {} layers, its config {} diff_ids",
                 layers.len(),
                 diff_ids.len()
-            ));
+            );
         }
         let mut out = Vec::new();
         for (layer, diff_id) in layers.iter().zip(diff_ids) {
@@ -215,21 +216,19 @@ impl Source<'_> {
                     let mut tar = Vec::new();
                     flate2::read::GzDecoder::new(&bytes[..])
                         .read_to_end(&mut tar)
-                        .map_err(|e| format!("layer {layer_digest}: {e}"))?;
+                        .with_context(|| format!("layer {layer_digest}"))?;
                     tar
                 }
                 OCI_LAYER_TAR => bytes.clone(),
                 other => {
-                    return Err(format!(
+                    bail!(
                         "layer {layer_digest} has media type {other:?}; \
                          supported: gzip or uncompressed tar layers"
-                    ))
+                    )
                 }
             };
             if sha256_digest(&tar) != diff_id {
-                return Err(format!(
-                    "layer {layer_digest} does not uncompress to its diff_id {diff_id}"
-                ));
+                bail!("layer {layer_digest} does not uncompress to its diff_id {diff_id}");
             }
             out.push(LayerRef {
                 // Docker's gzip layer is the OCI gzip layer byte for byte; our manifests are OCI.
@@ -253,8 +252,8 @@ impl Source<'_> {
     }
 }
 
-fn json(bytes: &[u8], digest: &str) -> Result<Value, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("{digest}: invalid JSON: {e}"))
+fn json(bytes: &[u8], digest: &str) -> Result<Value> {
+    serde_json::from_slice(bytes).with_context(|| format!("{digest}: invalid JSON"))
 }
 
 fn is_index(v: &Value) -> bool {
@@ -284,8 +283,8 @@ fn available(entries: &[Value]) -> Vec<String> {
         .collect()
 }
 
-fn missing_platform(p: Platform, has: &[String]) -> String {
-    format!(
+fn missing_platform(p: Platform, has: &[String]) -> anyhow::Error {
+    anyhow!(
         "the base has no {p} image (it has: {}); build fewer platforms (--platform) \
          or choose a base that has {p}",
         if has.is_empty() {

@@ -5,6 +5,7 @@
 //! sha256 recorded in the (reviewed, committed) lock file, checked before a byte is used.
 
 use crate::hex;
+use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 use std::cmp::Ordering;
 use std::io::Read;
@@ -42,19 +43,19 @@ pub struct Package {
 }
 
 impl Lock {
-    pub fn read(path: &Path) -> Result<Lock, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Lock::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn read(path: &Path) -> Result<Lock> {
+        let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+        Lock::parse(&text).with_context(|| path.display().to_string())
     }
 
-    pub fn parse(text: &str) -> Result<Lock, String> {
-        let lock: Lock = toml::from_str(text).map_err(|e| format!("invalid lock file: {e}"))?;
+    pub fn parse(text: &str) -> Result<Lock> {
+        let lock: Lock = toml::from_str(text).context("invalid lock file")?;
         if lock.packages.is_empty() {
-            return Err("invalid lock file: no [[package]]".into());
+            bail!("invalid lock file: no [[package]]");
         }
         for (i, p) in lock.packages.iter().enumerate() {
             let bad = |field: &str, why: &str| {
-                Err(format!(
+                Err(anyhow!(
                     "invalid lock file: package[{i}] ({}).{field}: {why}",
                     p.name
                 ))
@@ -118,20 +119,20 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
-fn http_get(url: &str, limit: u64) -> Result<Vec<u8>, String> {
+fn http_get(url: &str, limit: u64) -> Result<Vec<u8>> {
     let mut resp = agent()
         .get(url)
         .call()
-        .map_err(|e| format!("GET {url}: {e}"))?;
+        .with_context(|| format!("GET {url}"))?;
     resp.body_mut()
         .with_config()
         .limit(limit)
         .read_to_vec()
-        .map_err(|e| format!("GET {url}: {e}"))
+        .with_context(|| format!("GET {url}"))
 }
 
 /// The `.deb` of `p`, from `cache_dir` or the mirror, checked against the pinned sha256.
-pub fn fetch(p: &Package, cache_dir: &Path) -> Result<Vec<u8>, String> {
+pub fn fetch(p: &Package, cache_dir: &Path) -> Result<Vec<u8>> {
     let cached: PathBuf = cache_dir.join(format!("{}.deb", p.sha256));
     if let Ok(bytes) = std::fs::read(&cached) {
         if hex(&Sha256::digest(&bytes)) == p.sha256 {
@@ -141,7 +142,7 @@ pub fn fetch(p: &Package, cache_dir: &Path) -> Result<Vec<u8>, String> {
     let bytes = http_get(&p.url, 512 << 20)?;
     let got = hex(&Sha256::digest(&bytes));
     if got != p.sha256 {
-        return Err(format!(
+        bail!(
             "{} {}: sha256 mismatch for {}: the lock pins {}, the mirror served {got} ({} bytes); \
              refusing to use it (run `cargo xtask base --update` if the archive really changed)",
             p.name,
@@ -149,14 +150,14 @@ pub fn fetch(p: &Package, cache_dir: &Path) -> Result<Vec<u8>, String> {
             p.url,
             p.sha256,
             bytes.len()
-        ));
+        );
     }
     crate::layout::write_atomic(&cached, &bytes)?;
     Ok(bytes)
 }
 
 /// A new lock with the newest version of each locked package found in the archives.
-pub fn update(lock: &Lock) -> Result<Lock, String> {
+pub fn update(lock: &Lock) -> Result<Lock> {
     let mut best: Vec<Option<Package>> = vec![None; lock.packages.len()];
     for archive in &lock.archives {
         for suite in &archive.suites {
@@ -165,7 +166,7 @@ pub fn update(lock: &Lock) -> Result<Lock, String> {
                 archive.url.trim_end_matches('/')
             );
             let xz = http_get(&url, 256 << 20)?;
-            let text = xz_decompress(&xz).map_err(|e| format!("{url}: {e}"))?;
+            let text = xz_decompress(&xz).with_context(|| url.to_string())?;
             let text = String::from_utf8_lossy(&text);
             for stanza in parse_packages(&text) {
                 let Some(i) = lock.packages.iter().position(|p| p.name == stanza.name) else {
@@ -186,7 +187,7 @@ pub fn update(lock: &Lock) -> Result<Lock, String> {
     }
     let mut packages = Vec::new();
     for (p, found) in lock.packages.iter().zip(best) {
-        packages.push(found.ok_or_else(|| {
+        packages.push(found.with_context(|| {
             format!(
                 "package {} not found in any archive of the lock (binary-all of main)",
                 p.name
@@ -240,24 +241,24 @@ fn parse_packages(text: &str) -> Vec<Package> {
 }
 
 /// Decompresses an xz stream (pure Rust).
-pub fn xz_decompress(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub fn xz_decompress(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     lzma_rs::xz_decompress(&mut std::io::BufReader::new(bytes), &mut out)
-        .map_err(|e| format!("xz: {e:?}"))?;
+        .map_err(|e| anyhow!("xz: {e:?}"))?;
     Ok(out)
 }
 
 /// The members of an `ar` archive (the `.deb` container): name and bytes.
-pub fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
+pub fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>> {
     let body = bytes
         .strip_prefix(b"!<arch>\n")
-        .ok_or("not an ar archive (no !<arch> magic)")?;
+        .context("not an ar archive (no !<arch> magic)")?;
     let mut out = Vec::new();
     let mut pos = 0;
     while pos + 60 <= body.len() {
         let header = &body[pos..pos + 60];
         if &header[58..60] != b"`\n" {
-            return Err(format!("ar: bad member header at offset {}", pos + 8));
+            bail!("ar: bad member header at offset {}", pos + 8);
         }
         let name = String::from_utf8_lossy(&header[0..16])
             .trim_end()
@@ -266,11 +267,11 @@ pub fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
         let size: usize = String::from_utf8_lossy(&header[48..58])
             .trim()
             .parse()
-            .map_err(|_| format!("ar: bad size of member {name:?}"))?;
+            .map_err(|_| anyhow!("ar: bad size of member {name:?}"))?;
         let start = pos + 60;
         let data = body
             .get(start..start + size)
-            .ok_or_else(|| format!("ar: member {name:?} is truncated"))?;
+            .with_context(|| format!("ar: member {name:?} is truncated"))?;
         out.push((name, data));
         pos = start + size + (size & 1);
     }
@@ -278,7 +279,7 @@ pub fn ar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
 }
 
 /// The uncompressed `data.tar` of a `.deb`.
-pub fn data_tar(deb: &[u8]) -> Result<Vec<u8>, String> {
+pub fn data_tar(deb: &[u8]) -> Result<Vec<u8>> {
     for (name, data) in ar_members(deb)? {
         match name.as_str() {
             "data.tar.xz" => return xz_decompress(data),
@@ -286,17 +287,17 @@ pub fn data_tar(deb: &[u8]) -> Result<Vec<u8>, String> {
                 let mut out = Vec::new();
                 flate2::read::GzDecoder::new(data)
                     .read_to_end(&mut out)
-                    .map_err(|e| format!("data.tar.gz: {e}"))?;
+                    .context("data.tar.gz")?;
                 return Ok(out);
             }
             "data.tar" => return Ok(data.to_vec()),
             n if n.starts_with("data.tar") => {
-                return Err(format!("{n}: unsupported compression (xz and gz are)"))
+                bail!("{n}: unsupported compression (xz and gz are)")
             }
             _ => {}
         }
     }
-    Err("no data.tar member in the .deb".into())
+    Err(anyhow!("no data.tar member in the .deb"))
 }
 
 /// dpkg's version order (`epoch:upstream-revision`, `~` sorts before everything).
@@ -428,7 +429,7 @@ url = "http://deb.debian.org/debian/pool/main/n/netbase/netbase_6.4_all.deb"
 size = 12800
 sha256 = "29b2"
 "#;
-        let err = Lock::parse(text).unwrap_err();
+        let err = format!("{:#}", Lock::parse(text).unwrap_err());
         assert!(err.contains("netbase") && err.contains("sha256"), "{err}");
         let fixed = text.replace("\"29b2\"", &format!("{:?}", "a".repeat(64)));
         let lock = Lock::parse(&fixed).unwrap();

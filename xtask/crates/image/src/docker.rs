@@ -10,7 +10,8 @@
 use crate::facts::{BuildInfo, ImageFacts, USER, WORKING_DIR};
 use crate::image::{BuiltImage, PlatformBuilt};
 use crate::layout::Layout;
-use lucid_plan::Platform;
+use anyhow::{bail, Context, Result};
+use lucid_catalog::Platform;
 use oci_spec::image::{ImageIndex, ImageManifest};
 use std::io::Read;
 use std::path::Path;
@@ -217,14 +218,13 @@ pub fn import_oci_archive(
     archive: &[u8],
     service: &str,
     ref_name: &str,
-) -> Result<BuiltImage, String> {
+) -> Result<BuiltImage> {
     let mut index_json = None;
     let mut t = tar::Archive::new(archive);
-    for entry in t.entries().map_err(|e| format!("OCI archive: {e}"))? {
-        let mut entry = entry.map_err(|e| format!("OCI archive: {e}"))?;
+    for entry in t.entries().context("OCI archive")? {
+        let mut entry = entry.context("OCI archive")?;
         let path = entry
-            .path()
-            .map_err(|e| e.to_string())?
+            .path()?
             .to_string_lossy()
             .trim_start_matches("./")
             .to_string();
@@ -232,7 +232,7 @@ pub fn import_oci_archive(
         if path == "index.json" || path.starts_with("blobs/sha256/") {
             entry
                 .read_to_end(&mut data)
-                .map_err(|e| format!("OCI archive: {path}: {e}"))?;
+                .with_context(|| format!("OCI archive: {path}"))?;
         }
         if path == "index.json" {
             index_json = Some(data);
@@ -240,23 +240,20 @@ pub fn import_oci_archive(
             if !hex.is_empty() {
                 let d = layout.put_blob(&data)?;
                 if d != format!("sha256:{hex}") {
-                    return Err(format!(
-                        "OCI archive: blob {hex} does not match its content"
-                    ));
+                    bail!("OCI archive: blob {hex} does not match its content");
                 }
             }
         }
     }
-    let outer = ImageIndex::from_reader(&index_json.ok_or("OCI archive without index.json")?[..])
-        .map_err(|e| format!("OCI archive index.json: {e}"))?;
+    let outer = ImageIndex::from_reader(&index_json.context("OCI archive without index.json")?[..])
+        .context("OCI archive index.json")?;
     let top = outer
         .manifests()
         .first()
-        .ok_or("OCI archive: empty index.json")?
+        .context("OCI archive: empty index.json")?
         .clone();
     let index_bytes = layout.read_blob(top.digest().as_ref())?;
-    let index = ImageIndex::from_reader(&index_bytes[..])
-        .map_err(|e| format!("OCI archive: image index: {e}"))?;
+    let index = ImageIndex::from_reader(&index_bytes[..]).context("OCI archive: image index")?;
     let mut platforms = Vec::new();
     for m in index.manifests() {
         let Some(p) = m.platform() else { continue };
@@ -264,7 +261,7 @@ pub fn import_oci_archive(
             continue; // attestation manifests (unknown/unknown)
         }
         let manifest = ImageManifest::from_reader(&layout.read_blob(m.digest().as_ref())?[..])
-            .map_err(|e| format!("OCI archive: manifest: {e}"))?;
+            .context("OCI archive: manifest")?;
         let compressed: u64 =
             manifest.config().size() + manifest.layers().iter().map(|l| l.size()).sum::<u64>();
         platforms.push(PlatformBuilt {

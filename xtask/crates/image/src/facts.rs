@@ -1,7 +1,7 @@
 //! The facts of a service image, from the catalog: one function feeds both engines (the OCI
 //! config written in-process and the Dockerfile stage of the service), so they cannot drift.
 
-use lucid_plan::Service;
+use lucid_catalog::Service;
 
 pub const USER: &str = "65532:65532";
 pub const WORKING_DIR: &str = "/home/nonroot";
@@ -94,5 +94,5 @@ impl ImageFacts {
 /// `1700000000` → `2023-11-14T22:13:20Z`.
 pub fn rfc3339(epoch: u64) -> String {
     // SOURCE_DATE_EPOCH values are far below i64::MAX (year 292 billion).
-    lucid_plan::time::rfc3339(epoch as i64)
+    lucid_catalog::time::rfc3339(epoch as i64)
 }

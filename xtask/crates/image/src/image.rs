@@ -11,7 +11,8 @@ use crate::json::canonical;
 use crate::layer::{self, Entry};
 use crate::layout::{write_atomic, Layout};
 use crate::{hex, sha256_digest};
-use lucid_plan::Platform;
+use anyhow::{Context, Result};
+use lucid_catalog::Platform;
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, History, ImageConfiguration,
     ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,
@@ -66,17 +67,16 @@ struct CacheRecord {
     image: BuiltImage,
 }
 
-fn digest(d: &str) -> Result<Digest, String> {
-    Digest::from_str(d).map_err(|e| format!("{d}: {e}"))
+fn digest(d: &str) -> Result<Digest> {
+    Digest::from_str(d).with_context(|| d.to_string())
 }
 
-fn descriptor(media_type: MediaType, d: &str, size: u64) -> Result<Descriptor, String> {
-    DescriptorBuilder::default()
+fn descriptor(media_type: MediaType, d: &str, size: u64) -> Result<Descriptor> {
+    Ok(DescriptorBuilder::default()
         .media_type(media_type)
         .digest(digest(d)?)
         .size(size)
-        .build()
-        .map_err(|e| e.to_string())
+        .build()?)
 }
 
 fn arch(p: Platform) -> Arch {
@@ -87,7 +87,7 @@ fn arch(p: Platform) -> Arch {
 }
 
 /// The cache key of an image: sha256 over its inputs (binaries by content).
-pub fn input_key(input: &ImageInput) -> Result<String, String> {
+pub fn input_key(input: &ImageInput) -> Result<String> {
     let mut h = Sha256::new();
     // Bump when the assembly itself changes, so old records are not trusted.
     h.update(b"lucid-image v1\n");
@@ -96,7 +96,7 @@ pub fn input_key(input: &ImageInput) -> Result<String, String> {
         input.facts, input.build, input.base, input.ref_name
     ));
     for (p, path) in &input.binaries {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
         h.update(format!("{} {}\n", p.oci(), sha256_digest(&bytes)));
     }
     Ok(hex(&h.finalize()))
@@ -108,7 +108,7 @@ pub fn build(
     cache_dir: &Path,
     input: &ImageInput,
     on_platform: &mut dyn FnMut(Platform),
-) -> Result<BuiltImage, String> {
+) -> Result<BuiltImage> {
     let key = input_key(input)?;
     let record_path = cache_dir.join(format!("{}.json", input.facts.service));
     if let Some(mut image) = cached(layout, &record_path, &key, &input.ref_name) {
@@ -124,15 +124,14 @@ pub fn build(
     let mut manifests = Vec::new();
     let mut platforms = Vec::new();
     for (platform, path) in &input.binaries {
-        let binary = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let binary = std::fs::read(path).with_context(|| path.display().to_string())?;
         let built = platform_image(layout, input, *platform, binary, &labels)?;
         let mut desc = descriptor(MediaType::ImageManifest, &built.digest, built.size)?;
         desc.set_platform(Some(
             PlatformBuilder::default()
                 .architecture(arch(*platform))
                 .os(Os::Linux)
-                .build()
-                .map_err(|e| e.to_string())?,
+                .build()?,
         ));
         manifests.push(desc);
         platforms.push(built);
@@ -143,8 +142,7 @@ pub fn build(
         .media_type(MediaType::ImageIndex)
         .manifests(manifests)
         .annotations(labels)
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let bytes = canonical(&index)?;
     let index_digest = layout.put_blob(&bytes)?;
     let image = BuiltImage {
@@ -164,10 +162,7 @@ pub fn build(
         key,
         image: image.clone(),
     };
-    write_atomic(
-        &record_path,
-        &serde_json::to_vec_pretty(&record).map_err(|e| e.to_string())?,
-    )?;
+    write_atomic(&record_path, &serde_json::to_vec_pretty(&record)?)?;
     Ok(image)
 }
 
@@ -186,11 +181,7 @@ fn cached(layout: &Layout, record: &Path, key: &str, ref_name: &str) -> Option<B
 }
 
 /// The service layer: the binary at /usr/local/bin/<service>, 0755, root-owned.
-pub fn service_layer(
-    facts: &ImageFacts,
-    binary: Vec<u8>,
-    epoch: u64,
-) -> Result<layer::Layer, String> {
+pub fn service_layer(facts: &ImageFacts, binary: Vec<u8>, epoch: u64) -> Result<layer::Layer> {
     let path = facts.binary.trim_start_matches('/');
     let mut entries = vec![Entry::file(path, 0o755, binary, epoch)];
     let mut dir = path;
@@ -207,7 +198,7 @@ fn platform_image(
     platform: Platform,
     binary: Vec<u8>,
     labels: &HashMap<String, String>,
-) -> Result<PlatformBuilt, String> {
+) -> Result<PlatformBuilt> {
     let layer = service_layer(input.facts, binary, input.build.epoch)?;
     layout.put_blob(&layer.gzip)?;
     let facts = input.facts;
@@ -245,22 +236,19 @@ fn platform_image(
                 .exposed_ports(facts.exposed_ports.clone())
                 .working_dir(WORKING_DIR)
                 .labels(labels.clone())
-                .build()
-                .map_err(|e| e.to_string())?,
+                .build()?,
         )
         .rootfs(
             RootFsBuilder::default()
                 .typ("layers")
                 .diff_ids(diff_ids)
-                .build()
-                .map_err(|e| e.to_string())?,
+                .build()?,
         )
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let config = if input.base.is_reference() {
         let digest = &input.base.platform(platform)?.config;
         let base_config = ImageConfiguration::from_reader(&layout.read_blob(digest)?[..])
-            .map_err(|e| format!("base {} config {digest}: {e}", input.base.name))?;
+            .with_context(|| format!("base {} config {digest}", input.base.name))?;
         on_base_config(base_config, config)
     } else {
         config
@@ -277,8 +265,7 @@ fn platform_image(
         )?)
         .layers(layers)
         .annotations(labels.clone())
-        .build()
-        .map_err(|e| e.to_string())?;
+        .build()?;
     let manifest_bytes = canonical(&manifest)?;
     let manifest_digest = layout.put_blob(&manifest_bytes)?;
     Ok(PlatformBuilt {

@@ -3,13 +3,14 @@
 //! oci-spec keeps labels, annotations and exposed ports in `HashMap`s whose order changes from
 //! one process to the next; sorting here makes config, manifest and index bytes reproducible.
 
+use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 /// The canonical bytes of `value`.
-pub fn canonical<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
-    let v = serde_json::to_value(value).map_err(|e| format!("json: {e}"))?;
-    serde_json::to_vec(&sorted(v)).map_err(|e| format!("json: {e}"))
+pub fn canonical<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+    let v = serde_json::to_value(value).context("json")?;
+    serde_json::to_vec(&sorted(v)).context("json")
 }
 
 fn sorted(v: Value) -> Value {

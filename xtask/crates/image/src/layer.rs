@@ -5,6 +5,7 @@
 //! and the gzip header carries no timestamp, no file name and a fixed OS byte.
 
 use crate::sha256_digest;
+use anyhow::{anyhow, Context, Result};
 use flate2::{Compression, GzBuilder};
 use std::io::Write;
 
@@ -65,7 +66,7 @@ pub struct Layer {
 }
 
 /// Builds the layer of `entries` (any order; sorted here).
-pub fn build(mut entries: Vec<Entry>) -> Result<Layer, String> {
+pub fn build(mut entries: Vec<Entry>) -> Result<Layer> {
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     entries.dedup_by(|a, b| a.path == b.path);
     let tar = tar_bytes(&entries)?;
@@ -78,10 +79,10 @@ pub fn build(mut entries: Vec<Entry>) -> Result<Layer, String> {
     })
 }
 
-fn tar_bytes(entries: &[Entry]) -> Result<Vec<u8>, String> {
+fn tar_bytes(entries: &[Entry]) -> Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     for e in entries {
-        let err = |x: std::io::Error| format!("tar: {}: {x}", e.path);
+        let err = |x: std::io::Error| anyhow!("tar: {}: {x}", e.path);
         let mut h = tar::Header::new_gnu();
         h.set_mode(e.mode);
         h.set_uid(e.uid);
@@ -113,17 +114,17 @@ fn tar_bytes(entries: &[Entry]) -> Result<Vec<u8>, String> {
             }
         }
     }
-    builder.into_inner().map_err(|e| format!("tar: {e}"))
+    builder.into_inner().context("tar")
 }
 
 /// gzip with a fixed header (mtime 0, no name, OS byte "unknown") and a fixed level.
-pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut enc = GzBuilder::new()
         .mtime(0)
         .operating_system(255)
         .write(Vec::new(), Compression::best());
-    enc.write_all(bytes).map_err(|e| format!("gzip: {e}"))?;
-    enc.finish().map_err(|e| format!("gzip: {e}"))
+    enc.write_all(bytes).context("gzip")?;
+    enc.finish().context("gzip")
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::json::canonical;
 use crate::sha256_digest;
+use anyhow::{bail, Context, Result};
 use oci_spec::image::{Descriptor, ImageIndex, ImageIndexBuilder, ImageManifest, MediaType};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -17,9 +18,9 @@ pub struct Layout {
 
 impl Layout {
     /// Opens the layout at `root`, creating an empty one if needed.
-    pub fn open(root: &Path) -> Result<Layout, String> {
+    pub fn open(root: &Path) -> Result<Layout> {
         let blobs = root.join("blobs").join("sha256");
-        std::fs::create_dir_all(&blobs).map_err(|e| format!("{}: {e}", blobs.display()))?;
+        std::fs::create_dir_all(&blobs).with_context(|| blobs.display().to_string())?;
         let marker = root.join("oci-layout");
         if !marker.exists() {
             write_atomic(&marker, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
@@ -45,7 +46,7 @@ impl Layout {
     }
 
     /// Stores `bytes` (once) and returns their digest.
-    pub fn put_blob(&self, bytes: &[u8]) -> Result<String, String> {
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<String> {
         let digest = sha256_digest(bytes);
         let path = self.blob_path(&digest);
         if !path.is_file() {
@@ -55,27 +56,27 @@ impl Layout {
     }
 
     /// Reads a blob and checks that it still has its digest.
-    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>, String> {
+    pub fn read_blob(&self, digest: &str) -> Result<Vec<u8>> {
         let path = self.blob_path(digest);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
         if sha256_digest(&bytes) != digest {
-            return Err(format!(
+            bail!(
                 "{}: corrupt blob (content does not match its digest); delete it and rebuild",
                 path.display()
-            ));
+            );
         }
         Ok(bytes)
     }
 
     /// The entries of `index.json`.
-    pub fn entries(&self) -> Result<Vec<Descriptor>, String> {
+    pub fn entries(&self) -> Result<Vec<Descriptor>> {
         let path = self.root.join("index.json");
-        let index = ImageIndex::from_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let index = ImageIndex::from_file(&path).with_context(|| path.display().to_string())?;
         Ok(index.manifests().clone())
     }
 
     /// The entry tagged `ref_name`.
-    pub fn find(&self, ref_name: &str) -> Result<Option<Descriptor>, String> {
+    pub fn find(&self, ref_name: &str) -> Result<Option<Descriptor>> {
         Ok(self.entries()?.into_iter().find(|d| {
             d.annotations()
                 .as_ref()
@@ -86,12 +87,7 @@ impl Layout {
 
     /// Records `desc` as the image of `service` tagged `ref_name`, replacing the service's
     /// previous entry (one entry per service: the layout holds the current build).
-    pub fn set_image(
-        &self,
-        service: &str,
-        ref_name: &str,
-        desc: &Descriptor,
-    ) -> Result<(), String> {
+    pub fn set_image(&self, service: &str, ref_name: &str, desc: &Descriptor) -> Result<()> {
         let mut entries: Vec<Descriptor> = self
             .entries()?
             .into_iter()
@@ -117,18 +113,17 @@ impl Layout {
         self.write_index(&entries)
     }
 
-    fn write_index(&self, entries: &[Descriptor]) -> Result<(), String> {
+    fn write_index(&self, entries: &[Descriptor]) -> Result<()> {
         let index = ImageIndexBuilder::default()
             .schema_version(2u32)
             .media_type(MediaType::ImageIndex)
             .manifests(entries.to_vec())
-            .build()
-            .map_err(|e| e.to_string())?;
+            .build()?;
         write_atomic(&self.root.join("index.json"), &canonical(&index)?)
     }
 
     /// Deletes blobs that no entry of index.json reaches (old builds); returns bytes freed.
-    pub fn gc(&self) -> Result<u64, String> {
+    pub fn gc(&self) -> Result<u64> {
         let mut live = BTreeSet::new();
         let mut todo: Vec<Descriptor> = self.entries()?;
         while let Some(d) = todo.pop() {
@@ -139,12 +134,12 @@ impl Layout {
             match d.media_type() {
                 MediaType::ImageIndex => {
                     let idx = ImageIndex::from_reader(&self.read_blob(&digest)?[..])
-                        .map_err(|e| format!("{digest}: {e}"))?;
+                        .with_context(|| digest.to_string())?;
                     todo.extend(idx.manifests().iter().cloned());
                 }
                 MediaType::ImageManifest => {
                     let m = ImageManifest::from_reader(&self.read_blob(&digest)?[..])
-                        .map_err(|e| format!("{digest}: {e}"))?;
+                        .with_context(|| digest.to_string())?;
                     live.insert(m.config().digest().to_string());
                     live.extend(m.layers().iter().map(|l| l.digest().to_string()));
                 }
@@ -153,8 +148,8 @@ impl Layout {
         }
         let dir = self.root.join("blobs").join("sha256");
         let mut freed = 0;
-        for f in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-            let f = f.map_err(|e| e.to_string())?;
+        for f in std::fs::read_dir(&dir).with_context(|| dir.display().to_string())? {
+            let f = f?;
             let name = f.file_name().to_string_lossy().to_string();
             if !live.contains(&format!("sha256:{name}")) {
                 freed += f.metadata().map(|m| m.len()).unwrap_or(0);
@@ -168,10 +163,10 @@ impl Layout {
 /// Writes through a temporary file and a rename, so an interrupted run never leaves half a blob.
 /// The temporary name is unique per call (process id and a counter): two threads writing the
 /// same path at once must not share, truncate or rename away each other's temporary file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     }
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
@@ -179,7 +174,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), String> {
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
-    result.map_err(|e| format!("{}: {e}", path.display()))
+    result.with_context(|| path.display().to_string())
 }
 
 #[cfg(test)]

@@ -6,7 +6,8 @@
 use crate::image::BuiltImage;
 use crate::layout::Layout;
 use crate::registry::Registry;
-use lucid_plan::ImageRef;
+use anyhow::{bail, Context, Result};
+use lucid_catalog::ImageRef;
 use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -42,11 +43,11 @@ pub struct PushOutcome {
 }
 
 /// The blobs an image needs, in push order (configs and layers of every platform), deduplicated.
-pub fn blobs(layout: &Layout, image: &BuiltImage) -> Result<Vec<(String, u64)>, String> {
+pub fn blobs(layout: &Layout, image: &BuiltImage) -> Result<Vec<(String, u64)>> {
     let mut out: Vec<(String, u64)> = Vec::new();
     for p in &image.platforms {
         let m = ImageManifest::from_reader(&layout.read_blob(&p.digest)?[..])
-            .map_err(|e| format!("{}: {e}", p.digest))?;
+            .with_context(|| p.digest.clone())?;
         for d in std::iter::once(m.config()).chain(m.layers().iter()) {
             let digest = d.digest().to_string();
             if !out.iter().any(|(x, _)| *x == digest) {
@@ -64,12 +65,12 @@ pub fn push_image(
     image: &BuiltImage,
     target: &ImageRef,
     on_event: &mut dyn FnMut(&PushEvent),
-) -> Result<PushOutcome, String> {
+) -> Result<PushOutcome> {
     let repo = &target.repository;
     let tag = target
         .tag
         .as_deref()
-        .ok_or_else(|| format!("{}: a push needs a tag", target.name()))?;
+        .with_context(|| format!("{}: a push needs a tag", target.name()))?;
     if registry.manifest_digest(repo, tag)?.as_deref() == Some(image.digest.as_str()) {
         return Ok(PushOutcome {
             unchanged: true,
@@ -100,12 +101,12 @@ pub fn push_image(
     let index = layout.read_blob(&image.digest)?;
     let digest = registry.put_manifest(repo, tag, INDEX, &index)?;
     if digest != image.digest {
-        return Err(format!(
+        bail!(
             "registry {} stored {}:{tag} as {digest}, expected {}",
             registry.host,
             target.name(),
             image.digest
-        ));
+        );
     }
     on_event(&PushEvent::ManifestPushed {
         reference: tag.to_string(),
@@ -116,35 +117,29 @@ pub fn push_image(
 
 /// Points the moving tag at what the immutable tag holds (same registry and repository), after
 /// checking that every platform manifest of the index is present. Returns the index digest.
-pub fn tag_moving(
-    registry: &Registry,
-    versioned: &ImageRef,
-    moving: &ImageRef,
-) -> Result<String, String> {
+pub fn tag_moving(registry: &Registry, versioned: &ImageRef, moving: &ImageRef) -> Result<String> {
     if versioned.name() != moving.name() {
-        return Err(format!(
-            "moving tag {moving:?} must be in the repository of {versioned:?}"
-        ));
+        bail!("moving tag {moving:?} must be in the repository of {versioned:?}");
     }
     let (Some(from), Some(to)) = (versioned.tag.as_deref(), moving.tag.as_deref()) else {
-        return Err("tag_moving needs two tagged references".into());
+        bail!("tag_moving needs two tagged references");
     };
     let repo = &versioned.repository;
     let (media_type, bytes) = registry.get_manifest(repo, from)?;
     if media_type.contains("index") || media_type.contains("manifest.list") {
         let index = ImageIndex::from_reader(&bytes[..])
-            .map_err(|e| format!("{}:{from}: {e}", versioned.name()))?;
+            .with_context(|| format!("{}:{from}", versioned.name()))?;
         for m in index.manifests() {
             if m.media_type() == &MediaType::ImageManifest
                 && registry
                     .manifest_digest(repo, m.digest().as_ref())?
                     .is_none()
             {
-                return Err(format!(
+                bail!(
                     "{}:{from} references {} which the registry does not have: not moving {to}",
                     versioned.name(),
                     m.digest()
-                ));
+                );
             }
         }
     }

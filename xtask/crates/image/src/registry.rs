@@ -3,8 +3,9 @@
 //! from the Docker config (`auths` and credential helpers), and retries with backoff for
 //! transient faults (5xx, 429, connection errors). Credentials never appear in an error.
 
+use anyhow::{anyhow, bail, Context, Result};
 use base64::Engine as _;
-use lucid_plan::url::query_value;
+use lucid_catalog::url::query_value;
 use std::sync::Mutex;
 use std::time::Duration;
 use ureq::http;
@@ -78,7 +79,7 @@ impl Reply {
 impl Registry {
     /// A client for `host`; loopback registries are spoken to over plain HTTP (as Docker does),
     /// every other over HTTPS. Credentials come from the Docker config, if it has some.
-    pub fn new(host: &str) -> Result<Registry, String> {
+    pub fn new(host: &str) -> Result<Registry> {
         let credentials = credentials_for(host)?;
         Ok(Registry::with_credentials(host, credentials))
     }
@@ -131,19 +132,17 @@ impl Registry {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
         scope: &str,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply> {
         let url = self.url(path);
         let mut reauthenticated = false;
         loop {
             let (result, attempt) = self.retrying(|| self.once(method, &url, headers, body));
-            let reply = result.map_err(|e| {
-                format!(
+            let reply = result.map_err(|e| anyhow!(
                     "registry {} unreachable: {method} {url}: {e} (after {attempt} attempt{}); \
                      is the registry running? a rerun resumes where this one stopped (blobs already transferred are skipped)",
                     self.host,
                     if attempt == 1 { "" } else { "s" }
-                )
-            })?;
+                ))?;
             if reply.status == 401 && !reauthenticated {
                 reauthenticated = true;
                 let challenge = reply.header("www-authenticate").unwrap_or("").to_string();
@@ -154,12 +153,12 @@ impl Registry {
                 return Err(self.refused(reply.status, &url));
             }
             if reply.status >= 500 || reply.status == 429 {
-                return Err(format!(
+                bail!(
                     "registry {}: {method} {url}: HTTP {} after {attempt} attempts: {}",
                     self.host,
                     reply.status,
                     String::from_utf8_lossy(&reply.body).trim()
-                ));
+                );
             }
             return Ok(reply);
         }
@@ -167,10 +166,7 @@ impl Registry {
 
     /// Runs `request` until it succeeds or fails for good: transport faults, 5xx and 429 are
     /// tried again with exponential backoff. Returns the last result and the attempts made.
-    fn retrying(
-        &self,
-        mut request: impl FnMut() -> Result<Reply, String>,
-    ) -> (Result<Reply, String>, u32) {
+    fn retrying(&self, mut request: impl FnMut() -> Result<Reply>) -> (Result<Reply>, u32) {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -193,7 +189,7 @@ impl Registry {
         url: &str,
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
-    ) -> Result<Reply, String> {
+    ) -> Result<Reply> {
         let mut req = http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -208,20 +204,16 @@ impl Registry {
             Auth::Bearer(token) => req = req.header("Authorization", format!("Bearer {token}")),
         }
         let resp = match body {
-            Some(b) => self.agent.run(req.body(b).map_err(|e| e.to_string())?),
-            None => self.agent.run(req.body(()).map_err(|e| e.to_string())?),
-        }
-        .map_err(|e| e.to_string())?;
+            Some(b) => self.agent.run(req.body(b)?),
+            None => self.agent.run(req.body(())?),
+        }?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let mut body = resp.into_body();
         let body = if method == "HEAD" {
             Vec::new()
         } else {
-            body.with_config()
-                .limit(BODY_LIMIT)
-                .read_to_vec()
-                .map_err(|e| e.to_string())?
+            body.with_config().limit(BODY_LIMIT).read_to_vec()?
         };
         Ok(Reply {
             status,
@@ -230,14 +222,14 @@ impl Registry {
         })
     }
 
-    fn refused(&self, status: u16, url: &str) -> String {
+    fn refused(&self, status: u16, url: &str) -> anyhow::Error {
         match &self.credentials {
-            Some(c) => format!(
+            Some(c) => anyhow!(
                 "registry {} refused the credentials of user {:?} (from {}): HTTP {status} for {url}; \
                  check `docker login {}`",
                 self.host, c.username, c.origin, self.host
             ),
-            None => format!(
+            None => anyhow!(
                 "registry {} requires authentication (HTTP {status} for {url}) and the Docker config \
                  has no credentials for it; run `docker login {}`",
                 self.host, self.host
@@ -246,7 +238,7 @@ impl Registry {
     }
 
     /// Answers a `WWW-Authenticate` challenge: Basic (send the credentials) or Bearer (get a token).
-    fn authenticate(&self, challenge: &str, scope: &str) -> Result<(), String> {
+    fn authenticate(&self, challenge: &str, scope: &str) -> Result<()> {
         let (kind, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
         if kind.eq_ignore_ascii_case("basic") {
             if self.credentials.is_none() {
@@ -256,15 +248,15 @@ impl Registry {
             return Ok(());
         }
         if !kind.eq_ignore_ascii_case("bearer") {
-            return Err(format!(
+            bail!(
                 "registry {}: unsupported authentication challenge {kind:?}",
                 self.host
-            ));
+            );
         }
         let params = challenge_params(params);
         let realm = params
             .get("realm")
-            .ok_or_else(|| format!("registry {}: Bearer challenge without realm", self.host))?;
+            .with_context(|| format!("registry {}: Bearer challenge without realm", self.host))?;
         let mut query = Vec::new();
         if let Some(service) = params.get("service") {
             query.push(format!("service={}", query_value(service)));
@@ -283,28 +275,28 @@ impl Registry {
         }
         let resp = self
             .agent
-            .run(req.body(()).map_err(|e| e.to_string())?)
-            .map_err(|e| format!("token service {realm} unreachable: {e}"))?;
+            .run(req.body(())?)
+            .with_context(|| format!("token service {realm} unreachable"))?;
         let status = resp.status().as_u16();
         if status == 401 || status == 403 {
             return Err(self.refused(status, realm));
         }
         if status != 200 {
-            return Err(format!("token service {realm}: HTTP {status}"));
+            bail!("token service {realm}: HTTP {status}");
         }
         let body = resp
             .into_body()
             .with_config()
             .limit(1 << 20)
             .read_to_vec()
-            .map_err(|e| format!("token service {realm}: {e}"))?;
+            .with_context(|| format!("token service {realm}"))?;
         let json: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| format!("token service {realm}: invalid JSON: {e}"))?;
+            .with_context(|| format!("token service {realm}: invalid JSON"))?;
         let token = json
             .get("token")
             .or_else(|| json.get("access_token"))
             .and_then(|t| t.as_str())
-            .ok_or_else(|| format!("token service {realm}: no token in the answer"))?;
+            .with_context(|| format!("token service {realm}: no token in the answer"))?;
         *self.auth.lock().expect("auth lock") = Auth::Bearer(token.to_string());
         Ok(())
     }
@@ -321,7 +313,7 @@ impl Registry {
         kind: &str,
         reference: &str,
         headers: &[(&str, &str)],
-    ) -> Result<Option<Reply>, String> {
+    ) -> Result<Option<Reply>> {
         let r = self.send(
             "HEAD",
             &format!("/v2/{repo}/{kind}s/{reference}"),
@@ -332,7 +324,7 @@ impl Registry {
         match r.status {
             200 => Ok(Some(r)),
             404 => Ok(None),
-            s => Err(format!(
+            s => Err(anyhow!(
                 "registry {}: HEAD {kind} {reference}: HTTP {s}",
                 self.host
             )),
@@ -340,8 +332,8 @@ impl Registry {
     }
 
     /// An error for a reply we did not expect, with what the registry said.
-    fn unexpected(&self, what: &str, r: &Reply) -> String {
-        format!(
+    fn unexpected(&self, what: &str, r: &Reply) -> anyhow::Error {
+        anyhow!(
             "registry {}: {what}: HTTP {}: {}",
             self.host,
             r.status,
@@ -350,13 +342,13 @@ impl Registry {
     }
 
     /// True when the registry already has the blob.
-    pub fn has_blob(&self, repo: &str, digest: &str) -> Result<bool, String> {
+    pub fn has_blob(&self, repo: &str, digest: &str) -> Result<bool> {
         Ok(self.head(repo, "blob", digest, &[])?.is_some())
     }
 
     /// Opens a blob upload session (POST); the reply is the caller's to judge: 202 with a
     /// Location when it may push.
-    pub fn start_upload(&self, repo: &str) -> Result<Reply, String> {
+    pub fn start_upload(&self, repo: &str) -> Result<Reply> {
         self.send(
             "POST",
             &format!("/v2/{repo}/blobs/uploads/"),
@@ -367,14 +359,14 @@ impl Registry {
     }
 
     /// Uploads a blob in one PUT (POST for a session, then PUT with the digest).
-    pub fn upload_blob(&self, repo: &str, digest: &str, bytes: &[u8]) -> Result<(), String> {
+    pub fn upload_blob(&self, repo: &str, digest: &str, bytes: &[u8]) -> Result<()> {
         let start = self.start_upload(repo)?;
         if start.status != 202 {
             return Err(self.unexpected(&format!("starting the upload of {digest}"), &start));
         }
         let location = start
             .header("location")
-            .ok_or_else(|| format!("registry {}: upload session without Location", self.host))?;
+            .with_context(|| format!("registry {}: upload session without Location", self.host))?;
         let sep = if location.contains('?') { '&' } else { '?' };
         let put = format!("{location}{sep}digest={}", query_value(digest));
         let r = self.send(
@@ -391,13 +383,13 @@ impl Registry {
     }
 
     /// The digest of the manifest at `reference` (tag or digest), or None when there is none.
-    pub fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<String>, String> {
+    pub fn manifest_digest(&self, repo: &str, reference: &str) -> Result<Option<String>> {
         let r = self.head(repo, "manifest", reference, &[("Accept", ACCEPT)])?;
         Ok(r.and_then(|r| r.header("docker-content-digest").map(str::to_string)))
     }
 
     /// The manifest at `reference`: media type and bytes.
-    pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<(String, Vec<u8>), String> {
+    pub fn get_manifest(&self, repo: &str, reference: &str) -> Result<(String, Vec<u8>)> {
         let r = self.send(
             "GET",
             &format!("/v2/{repo}/manifests/{reference}"),
@@ -406,10 +398,11 @@ impl Registry {
             &Registry::push_scope(repo),
         )?;
         if r.status != 200 {
-            return Err(format!(
+            bail!(
                 "registry {}: {repo}:{reference}: HTTP {} (not pushed?)",
-                self.host, r.status
-            ));
+                self.host,
+                r.status
+            );
         }
         let media_type = r.header("content-type").unwrap_or(ACCEPT).to_string();
         Ok((media_type, r.body))
@@ -417,7 +410,7 @@ impl Registry {
 
     /// The bytes of a blob (unverified: the caller checks the digest). Registries that keep
     /// blobs in object storage answer with a redirect, followed without our credentials.
-    pub fn get_blob(&self, repo: &str, digest: &str) -> Result<Vec<u8>, String> {
+    pub fn get_blob(&self, repo: &str, digest: &str) -> Result<Vec<u8>> {
         let scope = format!("repository:{repo}:pull");
         let r = self.send(
             "GET",
@@ -439,37 +432,33 @@ impl Registry {
         };
         match r.status {
             200 => Ok(r.body),
-            404 => Err(format!(
+            404 => Err(anyhow!(
                 "registry {}: {repo} has no blob {digest}",
                 self.host
             )),
-            s => Err(format!(
+            s => Err(anyhow!(
                 "registry {}: GET blob {digest} of {repo}: HTTP {s}",
                 self.host
             )),
         }
     }
 
-    fn unauthenticated_get(&self, url: &str) -> Result<Reply, String> {
+    fn unauthenticated_get(&self, url: &str) -> Result<Reply> {
         // A malformed Location fails at once; only the transfer is worth retrying.
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e: http::uri::InvalidUri| e.to_string())?;
+        let uri: http::Uri = url.parse()?;
         let (result, attempt) = self.retrying(|| {
             let req = http::Request::builder()
                 .method("GET")
                 .uri(uri.clone())
-                .body(())
-                .map_err(|e| e.to_string())?;
-            let resp = self.agent.run(req).map_err(|e| e.to_string())?;
+                .body(())?;
+            let resp = self.agent.run(req)?;
             let status = resp.status().as_u16();
             let headers = resp.headers().clone();
             let body = resp
                 .into_body()
                 .with_config()
                 .limit(BODY_LIMIT)
-                .read_to_vec()
-                .map_err(|e| e.to_string())?;
+                .read_to_vec()?;
             Ok(Reply {
                 status,
                 headers,
@@ -477,7 +466,7 @@ impl Registry {
             })
         });
         result.map_err(|e| {
-            format!(
+            anyhow!(
                 "registry {}: blob storage unreachable: GET {url}: {e} (after {attempt} attempts)",
                 self.host
             )
@@ -491,7 +480,7 @@ impl Registry {
         reference: &str,
         media_type: &str,
         bytes: &[u8],
-    ) -> Result<String, String> {
+    ) -> Result<String> {
         let r = self.send(
             "PUT",
             &format!("/v2/{repo}/manifests/{reference}"),
@@ -547,7 +536,7 @@ fn challenge_params(text: &str) -> std::collections::HashMap<String, String> {
 
 /// Credentials for `host` from the Docker config (`$DOCKER_CONFIG/config.json` or
 /// `~/.docker/config.json`): `credHelpers`, then `credsStore`, then `auths`.
-pub fn credentials_for(host: &str) -> Result<Option<Credentials>, String> {
+pub fn credentials_for(host: &str) -> Result<Option<Credentials>> {
     let dir = std::env::var_os("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker")));
@@ -556,8 +545,8 @@ pub fn credentials_for(host: &str) -> Result<Option<Credentials>, String> {
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);
     };
-    let config: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: invalid JSON: {e}", path.display()))?;
+    let config: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{}: invalid JSON", path.display()))?;
     // Docker Hub's credentials live under its legacy index URL.
     let keys: Vec<String> = if host == "docker.io" {
         vec![
@@ -599,11 +588,11 @@ pub fn credentials_for(host: &str) -> Result<Option<Credentials>, String> {
         };
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(auth)
-            .map_err(|_| format!("{}: auths.{k}.auth is not base64", path.display()))?;
+            .map_err(|_| anyhow!("{}: auths.{k}.auth is not base64", path.display()))?;
         let decoded = String::from_utf8_lossy(&decoded).to_string();
         let (user, secret) = decoded
             .split_once(':')
-            .ok_or_else(|| format!("{}: auths.{k}.auth is not user:password", path.display()))?;
+            .with_context(|| format!("{}: auths.{k}.auth is not user:password", path.display()))?;
         return Ok(Some(Credentials {
             username: user.into(),
             secret: secret.into(),
@@ -614,7 +603,7 @@ pub fn credentials_for(host: &str) -> Result<Option<Credentials>, String> {
 }
 
 /// `docker-credential-<helper> get`, server URL on stdin, JSON on stdout.
-fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>, String> {
+fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let program = format!("docker-credential-{helper}");
@@ -626,23 +615,23 @@ fn helper_get(helper: &str, server: &str) -> Result<Option<Credentials>, String>
         .spawn()
     {
         Ok(c) => c,
-        Err(e) => return Err(format!("credential helper {program}: {e}")),
+        Err(e) => bail!("credential helper {program}: {e}"),
     };
     child
         .stdin
         .take()
         .expect("piped")
         .write_all(server.as_bytes())
-        .map_err(|e| format!("{program}: {e}"))?;
+        .with_context(|| program.to_string())?;
     let out = child
         .wait_with_output()
-        .map_err(|e| format!("{program}: {e}"))?;
+        .with_context(|| program.to_string())?;
     if !out.status.success() {
         // "credentials not found in native keychain": no credentials, not an error.
         return Ok(None);
     }
     let json: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|_| format!("{program}: output is not JSON"))?;
+        .map_err(|_| anyhow!("{program}: output is not JSON"))?;
     let field = |k: &str| json.get(k).and_then(|v| v.as_str()).map(str::to_string);
     match (field("Username"), field("Secret")) {
         (Some(username), Some(secret)) => Ok(Some(Credentials {

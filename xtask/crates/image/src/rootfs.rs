@@ -2,6 +2,7 @@
 //! sorted map that can be compared and searched. Used to check images (no shell, the binary's
 //! mode and owner) and to prove that both engines produce the same file system.
 
+use anyhow::{bail, Context, Result};
 use std::collections::BTreeMap;
 use std::io::Read;
 
@@ -22,24 +23,24 @@ pub struct Node {
 pub type Tree = BTreeMap<String, Node>;
 
 /// Applies a layer (`tar`, or `tar+gzip` detected by its magic) on top of `tree`.
-pub fn apply_layer(tree: &mut Tree, layer: &[u8]) -> Result<(), String> {
+pub fn apply_layer(tree: &mut Tree, layer: &[u8]) -> Result<()> {
     let tar_bytes;
     let bytes = if layer.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(layer)
             .read_to_end(&mut out)
-            .map_err(|e| format!("layer gzip: {e}"))?;
+            .context("layer gzip")?;
         tar_bytes = out;
         &tar_bytes[..]
     } else {
         layer
     };
     let mut archive = tar::Archive::new(bytes);
-    for entry in archive.entries().map_err(|e| format!("layer tar: {e}"))? {
-        let mut entry = entry.map_err(|e| format!("layer tar: {e}"))?;
+    for entry in archive.entries().context("layer tar")? {
+        let mut entry = entry.context("layer tar")?;
         let raw = entry
             .path()
-            .map_err(|e| format!("layer tar: {e}"))?
+            .context("layer tar")?
             .to_string_lossy()
             .to_string();
         let path = normalize(&raw);
@@ -61,14 +62,14 @@ pub fn apply_layer(tree: &mut Tree, layer: &[u8]) -> Result<(), String> {
         }
         let h = entry.header();
         let (mode, uid, gid) = (
-            h.mode().map_err(|e| format!("{path}: {e}"))? & 0o7777,
-            h.uid().map_err(|e| format!("{path}: {e}"))?,
-            h.gid().map_err(|e| format!("{path}: {e}"))?,
+            h.mode().with_context(|| path.to_string())? & 0o7777,
+            h.uid().with_context(|| path.to_string())?,
+            h.gid().with_context(|| path.to_string())?,
         );
-        let link = || -> Result<String, String> {
+        let link = || -> Result<String> {
             Ok(entry
                 .link_name()
-                .map_err(|e| format!("{path}: {e}"))?
+                .with_context(|| path.to_string())?
                 .map(|l| l.to_string_lossy().to_string())
                 .unwrap_or_default())
         };
@@ -88,10 +89,10 @@ pub fn apply_layer(tree: &mut Tree, layer: &[u8]) -> Result<(), String> {
                 let mut data = Vec::new();
                 entry
                     .read_to_end(&mut data)
-                    .map_err(|e| format!("{path}: {e}"))?;
+                    .with_context(|| path.to_string())?;
                 ("file", crate::sha256_digest(&data))
             }
-            other => return Err(format!("{path}: unexpected tar entry type {other:?}")),
+            other => bail!("{path}: unexpected tar entry type {other:?}"),
         };
         if kind != "dir" {
             // A file replacing a directory removes what was below it.

@@ -104,7 +104,7 @@ fn refuses_a_package_whose_sha256_differs_from_the_lock() {
     lock.packages.retain(|p| p.name == "netbase");
     lock.packages[0].sha256 = "0".repeat(64);
     let dir = tempfile::tempdir().unwrap();
-    let err = Base::layer(&lock, dir.path()).unwrap_err();
+    let err = format!("{:#}", Base::layer(&lock, dir.path()).unwrap_err());
     assert!(
         err.contains("sha256 mismatch") && err.contains("netbase"),
         "{err}"

@@ -4,13 +4,13 @@
 
 mod common;
 
+use lucid_catalog::{ImageRef, Platform};
 use lucid_image::base_ref;
 use lucid_image::docker::{self, BakeTarget};
 use lucid_image::layer::{self, Entry};
 use lucid_image::registry::Registry;
 use lucid_image::testing::{assert_success, TestRegistry};
 use lucid_image::{push, sha256_digest, Base, BuildInfo, ImageFacts, Layout};
-use lucid_plan::{ImageRef, Platform};
 use serde_json::{json, Value};
 use std::process::Command;
 
@@ -268,8 +268,10 @@ fn rejects_a_base_reference_whose_digest_the_registry_does_not_serve() {
         .with_digest(&sha256_digest(b"not the base"))
         .unwrap();
     let layout = Layout::open(&dir.path().join("oci")).unwrap();
-    let err =
-        base_ref::fetch(&wrong, &Platform::ALL, &layout, &dir.path().join("cache")).unwrap_err();
+    let err = format!(
+        "{:#}",
+        base_ref::fetch(&wrong, &Platform::ALL, &layout, &dir.path().join("cache")).unwrap_err()
+    );
     assert!(
         err.contains(&wrong.to_string()),
         "names the reference: {err}"
@@ -292,7 +294,10 @@ fn rejects_a_base_without_a_requested_platform() {
     let cache = dir.path().join("cache");
     // An index with amd64 only.
     let index = publish(&reg.host(), "amd64-index", &[Platform::LinuxAmd64], false);
-    let err = base_ref::fetch(&index.reference, &Platform::ALL, &layout, &cache).unwrap_err();
+    let err = format!(
+        "{:#}",
+        base_ref::fetch(&index.reference, &Platform::ALL, &layout, &cache).unwrap_err()
+    );
     assert!(
         err.contains(&index.reference.to_string())
             && err.contains("has no linux/arm64 image")
@@ -301,7 +306,10 @@ fn rejects_a_base_without_a_requested_platform() {
     );
     // A single Docker schema 2 manifest (amd64): refused for arm64, fine for amd64 alone.
     let single = publish(&reg.host(), "amd64-single", &[Platform::LinuxAmd64], true);
-    let err = base_ref::fetch(&single.reference, &Platform::ALL, &layout, &cache).unwrap_err();
+    let err = format!(
+        "{:#}",
+        base_ref::fetch(&single.reference, &Platform::ALL, &layout, &cache).unwrap_err()
+    );
     assert!(err.contains("has no linux/arm64 image"), "{err}");
     let base =
         base_ref::fetch(&single.reference, &[Platform::LinuxAmd64], &layout, &cache).unwrap();
@@ -325,13 +333,16 @@ fn unreachable_registry_gives_a_clear_error() {
     ))
     .unwrap();
     let layout = Layout::open(&dir.path().join("oci")).unwrap();
-    let err = base_ref::fetch(
-        &reference,
-        &Platform::ALL,
-        &layout,
-        &dir.path().join("cache"),
-    )
-    .unwrap_err();
+    let err = format!(
+        "{:#}",
+        base_ref::fetch(
+            &reference,
+            &Platform::ALL,
+            &layout,
+            &dir.path().join("cache"),
+        )
+        .unwrap_err()
+    );
     assert!(
         err.contains(&reference.to_string()) && err.contains("unreachable"),
         "{err}"

@@ -3,9 +3,9 @@
 
 mod common;
 
+use lucid_catalog::Platform;
 use lucid_image::docker;
 use lucid_image::ImageFacts;
-use lucid_plan::Platform;
 
 #[test]
 fn dockerfile_is_fresh() {

@@ -5,10 +5,10 @@
 
 mod common;
 
+use lucid_catalog::Platform;
 use lucid_image::docker;
 use lucid_image::rootfs::{apply_layer, Tree};
 use lucid_image::{ImageFacts, Layout};
-use lucid_plan::Platform;
 use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use serde_json::{json, Value};
 use std::io::Read;

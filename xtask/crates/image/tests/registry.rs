@@ -3,18 +3,18 @@
 
 mod common;
 
+use lucid_catalog::ImageRef;
 use lucid_image::push::{self, PushEvent};
 use lucid_image::registry::{Credentials, Registry, Retry};
 use lucid_image::testing::{assert_success, TestRegistry};
 use lucid_image::Layout;
-use lucid_plan::ImageRef;
 use std::process::Command;
 use std::time::Duration;
 
 struct Fixture {
     dir: tempfile::TempDir,
     layout: Layout,
-    ws: lucid_plan::Workspace,
+    ws: lucid_catalog::Workspace,
     base: lucid_image::Base,
     info: lucid_image::BuildInfo,
 }
@@ -139,6 +139,7 @@ fn registry_stopped_mid_push_gives_a_clear_error_and_the_rerun_resumes() {
         }
     })
     .unwrap_err();
+    let err = format!("{err:#}");
     assert_eq!(landed.len(), 1);
     assert!(
         err.contains("unreachable") && err.contains(&reg.host()) && err.contains("rerun resumes"),
@@ -171,7 +172,10 @@ fn refused_credentials_give_a_clear_error_without_the_secret() {
         origin: "test".into(),
     };
     let client = quick(Registry::with_credentials(&reg.host(), Some(wrong)));
-    let err = push::push_image(&client, &f.layout, &image, &versioned, &mut |_| {}).unwrap_err();
+    let err = format!(
+        "{:#}",
+        push::push_image(&client, &f.layout, &image, &versioned, &mut |_| {}).unwrap_err()
+    );
     assert!(
         err.contains("refused the credentials") && err.contains("lucid"),
         "{err}"
@@ -181,7 +185,10 @@ fn refused_credentials_give_a_clear_error_without_the_secret() {
         "the secret leaked: {err}"
     );
     let anonymous = quick(Registry::with_credentials(&reg.host(), None));
-    let err = push::push_image(&anonymous, &f.layout, &image, &versioned, &mut |_| {}).unwrap_err();
+    let err = format!(
+        "{:#}",
+        push::push_image(&anonymous, &f.layout, &image, &versioned, &mut |_| {}).unwrap_err()
+    );
     assert!(err.contains("requires authentication"), "{err}");
     let right = Credentials {
         username: "lucid".into(),

@@ -4,7 +4,7 @@
 
 use crate::image::BuiltImage;
 use crate::report::{Check, ComposeFileReport, ComposeServiceReport, Finding, NetworkReport};
-use lucid_plan::{parse_bytes, ImageRef};
+use lucid_catalog::{parse_bytes, ImageRef};
 use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -182,7 +182,7 @@ pub struct Images {
 
 impl ComposeDoc {
     /// A finding located at `key` (dotted path) in this file.
-    pub fn at(&self, check: Check, key: &str, message: impl Into<String>) -> Finding {
+    pub fn at(&self, check: Check, key: &str, message: impl std::fmt::Display) -> Finding {
         let path: Vec<&str> = key.split('.').collect();
         let f = Finding::error(check, message)
             .file(self.path.clone())

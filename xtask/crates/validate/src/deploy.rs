@@ -3,23 +3,9 @@
 
 use crate::compose::ComposeDoc;
 use crate::report::{Check, DeploymentReport, DeviceProfile, Finding};
-use lucid_plan::units::{cidr_contains, parse_cidr};
+use lucid_catalog::units::{cidr_contains, parse_cidr};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
-
-/// The generated files and how they are deployed: the whole stack alone, or the layer-0 file
-/// with either or both layer files.
-pub const GENERATED_FILES: [&str; 4] = [
-    "compose/docker-compose.yaml",
-    "compose/lucid-dev.yaml",
-    "compose/lucid-layer1-complete.yaml",
-    "compose/lucid-layer2-complete.yaml",
-];
-
-pub fn generated_groups() -> Vec<Vec<&'static str>> {
-    let [all, dev, l1, l2] = GENERATED_FILES;
-    vec![vec![all], vec![dev, l1], vec![dev, l2], vec![dev, l1, l2]]
-}
 
 pub fn check(docs: &[&ComposeDoc], device: &DeviceProfile) -> DeploymentReport {
     let mut findings = Vec::new();

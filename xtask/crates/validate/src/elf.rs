@@ -1,5 +1,6 @@
 //! Just enough of the ELF header to tell which machine a binary is for and whether it is static.
 
+use anyhow::{bail, Result};
 /// What the header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElfInfo {
@@ -11,15 +12,15 @@ pub struct ElfInfo {
 const PT_INTERP: u32 = 3;
 
 /// Parses a 64-bit little-endian ELF header and its program headers.
-pub fn parse(bytes: &[u8]) -> Result<ElfInfo, String> {
+pub fn parse(bytes: &[u8]) -> Result<ElfInfo> {
     if bytes.len() < 64 || &bytes[..4] != b"\x7fELF" {
-        return Err("not an ELF file".into());
+        bail!("not an ELF file");
     }
     if bytes[4] != 2 {
-        return Err("not a 64-bit ELF (EI_CLASS != ELFCLASS64)".into());
+        bail!("not a 64-bit ELF (EI_CLASS != ELFCLASS64)");
     }
     if bytes[5] != 1 {
-        return Err("not a little-endian ELF".into());
+        bail!("not a little-endian ELF");
     }
     let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
     let machine = u16_at(18);
@@ -30,7 +31,7 @@ pub fn parse(bytes: &[u8]) -> Result<ElfInfo, String> {
     for i in 0..phnum {
         let at = phoff + i * phentsize;
         let Some(p_type) = bytes.get(at..at + 4) else {
-            return Err(format!("program header {i} lies outside the file"));
+            bail!("program header {i} lies outside the file");
         };
         if u32::from_le_bytes(p_type.try_into().expect("4 bytes")) == PT_INTERP {
             has_interp = true;
@@ -88,7 +89,7 @@ mod tests {
         assert!(parse(b"#!/bin/sh\necho hi\n").is_err());
         let mut b = synthetic(62, false);
         b[56..58].copy_from_slice(&9u16.to_le_bytes());
-        assert!(parse(&b).unwrap_err().contains("outside"));
+        assert!(parse(&b).unwrap_err().to_string().contains("outside"));
     }
 
     #[test]

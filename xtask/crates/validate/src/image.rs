@@ -5,7 +5,8 @@
 use crate::elf;
 use crate::report::{Check, Finding, PlatformReport};
 use crate::source::{ImageSource, ManifestDoc};
-use lucid_plan::Platform;
+use anyhow::{anyhow, bail, Context, Result};
+use lucid_catalog::Platform;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
@@ -182,14 +183,14 @@ impl Inspector {
         };
         let index_digest = match source.resolve(repository, tag) {
             Ok(d) => d,
-            Err(e) => return Inspection::failed(err(e), None),
+            Err(e) => return Inspection::failed(err(format!("{e:#}")), None),
         };
         let index: ManifestDoc = match source
             .manifest(repository, &index_digest)
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("invalid index: {e}")))
+            .and_then(|b| serde_json::from_slice(&b).context("invalid index"))
         {
             Ok(i) => i,
-            Err(e) => return Inspection::failed(err(e), Some(index_digest)),
+            Err(e) => return Inspection::failed(err(format!("{e:#}")), Some(index_digest)),
         };
         if index.manifests.is_empty() {
             findings.push(err(format!(
@@ -257,13 +258,13 @@ impl Inspector {
         repository: &str,
         digest: &str,
         media_type: &str,
-    ) -> Result<std::rc::Rc<LayerScan>, String> {
+    ) -> Result<std::rc::Rc<LayerScan>> {
         if let Some(s) = self.cache.get(digest) {
             return Ok(s.clone());
         }
         let blob = source.blob(repository, digest)?;
         let scan = std::rc::Rc::new(
-            scan_layer(&blob, media_type).map_err(|e| format!("layer {digest}: {e}"))?,
+            scan_layer(&blob, media_type).with_context(|| format!("layer {digest}"))?,
         );
         self.cache.insert(digest.to_string(), scan.clone());
         Ok(scan)
@@ -278,17 +279,17 @@ impl Inspector {
         repository: &str,
         platform: Platform,
         digest: &str,
-    ) -> Result<(PlatformReport, BTreeSet<String>, BTreeSet<u16>, bool), String> {
+    ) -> Result<(PlatformReport, BTreeSet<String>, BTreeSet<u16>, bool)> {
         let bytes = source.manifest(repository, digest)?;
         let manifest: ManifestDoc =
-            serde_json::from_slice(&bytes).map_err(|e| format!("manifest {digest}: {e}"))?;
+            serde_json::from_slice(&bytes).with_context(|| format!("manifest {digest}"))?;
         let config_desc = manifest
             .config
             .as_ref()
-            .ok_or_else(|| format!("manifest {digest} has no config"))?;
+            .with_context(|| format!("manifest {digest} has no config"))?;
         let config_bytes = source.blob(repository, &config_desc.digest)?;
         let config: ImageConfig = serde_json::from_slice(&config_bytes)
-            .map_err(|e| format!("config {}: {e}", config_desc.digest))?;
+            .with_context(|| format!("config {}", config_desc.digest))?;
 
         let mut findings = Vec::new();
         let at = |check: Check, key: &str, m: String| {
@@ -401,7 +402,7 @@ impl Inspector {
                 format!("runs as root (User {user:?})"),
             )),
             Ok(_) => {}
-            Err(ref e) => findings.push(at(Check::User, "config.User", e.clone())),
+            Err(ref e) => findings.push(at(Check::User, "config.User", format!("{e:#}"))),
         }
 
         // Entrypoint: present, a regular executable, an ELF for this platform's machine, static.
@@ -415,7 +416,7 @@ impl Inspector {
                 "no entrypoint".into(),
             )),
             Some(path) => match fs.resolve(path) {
-                Err(e) => findings.push(at(Check::Entrypoint, path, e)),
+                Err(e) => findings.push(at(Check::Entrypoint, path, format!("{e:#}"))),
                 Ok((real, entry)) => {
                     if entry.kind != Kind::File || entry.mode & 0o111 == 0 {
                         findings.push(at(
@@ -531,15 +532,15 @@ impl Inspector {
 }
 
 /// Decompresses (gzip or plain tar) and lists one layer.
-pub fn scan_layer(blob: &[u8], media_type: &str) -> Result<LayerScan, String> {
+pub fn scan_layer(blob: &[u8], media_type: &str) -> Result<LayerScan> {
     let tar_bytes = if blob.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(blob)
             .read_to_end(&mut out)
-            .map_err(|e| format!("gzip: {e}"))?;
+            .context("gzip")?;
         out
     } else if media_type.ends_with("zstd") {
-        return Err("zstd layers are not supported by the validator".into());
+        bail!("zstd layers are not supported by the validator");
     } else {
         blob.to_vec()
     };
@@ -549,11 +550,11 @@ pub fn scan_layer(blob: &[u8], media_type: &str) -> Result<LayerScan, String> {
         ..LayerScan::default()
     };
     let mut archive = tar::Archive::new(tar_bytes.as_slice());
-    for entry in archive.entries().map_err(|e| format!("tar: {e}"))? {
-        let mut entry = entry.map_err(|e| format!("tar: {e}"))?;
+    for entry in archive.entries().context("tar")? {
+        let mut entry = entry.context("tar")?;
         let path = entry
             .path()
-            .map_err(|e| format!("tar: {e}"))?
+            .context("tar")?
             .to_string_lossy()
             .trim_start_matches("./")
             .trim_start_matches('/')
@@ -592,7 +593,7 @@ pub fn scan_layer(blob: &[u8], media_type: &str) -> Result<LayerScan, String> {
                 let mut content = Vec::new();
                 entry
                     .read_to_end(&mut content)
-                    .map_err(|e| format!("tar: {path}: {e}"))?;
+                    .with_context(|| format!("tar: {path}"))?;
                 if looks_like_private_key(&content) {
                     scan.secrets.push(path.clone());
                 }
@@ -608,7 +609,7 @@ pub fn scan_layer(blob: &[u8], media_type: &str) -> Result<LayerScan, String> {
                 let mut content = vec![0u8; HEAD.min(size as usize)];
                 entry
                     .read_exact(&mut content)
-                    .map_err(|e| format!("tar: {path}: {e}"))?;
+                    .with_context(|| format!("tar: {path}"))?;
                 head = Some(content);
             }
         }
@@ -653,7 +654,7 @@ struct Fs<'a> {
 
 impl Fs<'_> {
     /// Follows symlinks (in every component) and hard links to the entry a path names.
-    fn resolve(&self, path: &str) -> Result<(String, &Entry), String> {
+    fn resolve(&self, path: &str) -> Result<(String, &Entry)> {
         let mut pending: Vec<String> = path
             .split('/')
             .filter(|c| !c.is_empty())
@@ -673,13 +674,13 @@ impl Fs<'_> {
             }
             let here = current.join("/");
             let Some(entry) = self.map.get(&here) else {
-                return Err(format!("/{here} does not exist in the image"));
+                bail!("/{here} does not exist in the image");
             };
             let target = match &entry.kind {
                 Kind::Symlink(t) => t.clone(),
                 Kind::Hardlink(t) if pending.is_empty() => {
                     let Some(e) = self.map.get(t) else {
-                        return Err(format!("/{here} is a hard link to missing /{t}"));
+                        bail!("/{here} is a hard link to missing /{t}");
                     };
                     return Ok((format!("/{t}"), e));
                 }
@@ -692,7 +693,7 @@ impl Fs<'_> {
             };
             hops += 1;
             if hops > 40 {
-                return Err(format!("{path}: too many levels of symbolic links"));
+                bail!("{path}: too many levels of symbolic links");
             }
             current.pop();
             if target.starts_with('/') {
@@ -702,11 +703,11 @@ impl Fs<'_> {
                 pending.push(t.to_string());
             }
         }
-        Err(format!("{path}: names the root directory"))
+        Err(anyhow!("{path}: names the root directory"))
     }
 }
 
-fn resolve_uid(user: &str, fs: &Fs) -> Result<u32, String> {
+fn resolve_uid(user: &str, fs: &Fs) -> Result<u32> {
     let name = user.split(':').next().unwrap_or("");
     if name.is_empty() {
         return Ok(0); // no USER: Docker runs the process as root
@@ -718,11 +719,11 @@ fn resolve_uid(user: &str, fs: &Fs) -> Result<u32, String> {
         .map
         .get("etc/passwd")
         .and_then(|e| e.head.as_ref())
-        .ok_or_else(|| format!("User {user:?} is a name but the image has no /etc/passwd"))?;
+        .with_context(|| format!("User {user:?} is a name but the image has no /etc/passwd"))?;
     String::from_utf8_lossy(passwd)
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
         .find(|f| f.len() > 2 && f[0] == name)
         .and_then(|f| f[2].parse().ok())
-        .ok_or_else(|| format!("User {user:?} is not in the image's /etc/passwd"))
+        .with_context(|| format!("User {user:?} is not in the image's /etc/passwd"))
 }

@@ -48,6 +48,7 @@
 //! A finding is `{severity, check, file?, service?, key?, line?, message}`; `check` is one of
 //! the kebab-case names of [`report::Check`].
 
+use anyhow::{Context, Result};
 pub mod compose;
 pub mod deploy;
 pub mod elf;
@@ -58,7 +59,7 @@ pub mod report;
 pub mod schema;
 pub mod source;
 
-use lucid_plan::{ImageManifest, Workspace};
+use lucid_catalog::{topology, ImageManifest, Workspace};
 use report::{Check, DeviceProfile, Finding, ImageReport, Report, Summary, SCHEMA_VERSION};
 use source::{ImageSource, OciLayout, Registry};
 use std::path::{Path, PathBuf};
@@ -86,7 +87,7 @@ impl Options {
             compose: Vec::new(),
             registry: None,
             oci_layout: root.join("target/lucid/oci"),
-            build_manifest: Some(root.join(lucid_plan::manifest::BUILD_MANIFEST)),
+            build_manifest: Some(root.join(lucid_catalog::manifest::BUILD_MANIFEST)),
             live: false,
             mongodb_standin: None,
         }
@@ -193,7 +194,7 @@ fn cross_check(m: &ImageManifest, r: &ImageReport) -> Vec<Finding> {
     let err = |msg: String| {
         Finding::error(Check::BuildManifest, msg)
             .service(&r.service)
-            .file(lucid_plan::manifest::BUILD_MANIFEST)
+            .file(lucid_catalog::manifest::BUILD_MANIFEST)
     };
     let Some(entry) = m.image(&r.service) else {
         out.push(
@@ -286,24 +287,17 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         external: vec![settings.mongodb.image.clone()],
     };
     let (files, groups): (Vec<PathBuf>, Vec<Vec<usize>>) = if opts.compose.is_empty() {
-        let files = deploy::GENERATED_FILES
+        // The generated files, in the groups the catalog's topology deploys together.
+        let generated = topology::generated_files(ws);
+        let groups = topology::deployed_together(ws)
             .iter()
-            .map(|f| ws.root.join(f))
-            .collect();
-        let groups = deploy::generated_groups()
-            .into_iter()
             .map(|g| {
                 g.iter()
-                    .map(|f| {
-                        deploy::GENERATED_FILES
-                            .iter()
-                            .position(|x| x == f)
-                            .expect("listed")
-                    })
+                    .map(|f| generated.iter().position(|x| x == f).expect("generated"))
                     .collect()
             })
             .collect();
-        (files, groups)
+        (generated.iter().map(|f| ws.root.join(f)).collect(), groups)
     } else {
         let n = opts.compose.len();
         (opts.compose.clone(), vec![(0..n).collect()])
@@ -356,15 +350,15 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
 }
 
 /// Writes `VALIDATION_REPORT.md` and `validation-report.json` into `dir`.
-pub fn write(report: &Report, dir: &Path) -> Result<(PathBuf, PathBuf), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn write(report: &Report, dir: &Path) -> Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
     let json_path = dir.join("validation-report.json");
     let md_path = dir.join("VALIDATION_REPORT.md");
-    let mut json = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
+    let mut json = serde_json::to_string_pretty(report)?;
     json.push('\n');
-    std::fs::write(&json_path, json).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    std::fs::write(&json_path, json).with_context(|| json_path.display().to_string())?;
     std::fs::write(&md_path, markdown::render(report))
-        .map_err(|e| format!("{}: {e}", md_path.display()))?;
+        .with_context(|| md_path.display().to_string())?;
     Ok((md_path, json_path))
 }
 
@@ -384,5 +378,5 @@ fn timestamp() -> String {
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0)
         });
-    lucid_plan::time::rfc3339(secs)
+    lucid_catalog::time::rfc3339(secs)
 }

@@ -16,8 +16,9 @@
 use crate::compose::{self, interpolate_defaults, scalar};
 use crate::image::BuiltImage;
 use crate::report::{Check, Finding, LiveReport, LiveService};
-use lucid_plan::url::query_value;
-use lucid_plan::ImageRef;
+use anyhow::{bail, Context, Result};
+use lucid_catalog::url::query_value;
+use lucid_catalog::ImageRef;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -103,12 +104,12 @@ fn prepare(
     report: &mut LiveReport,
     args: &mut Vec<String>,
     expected: &mut Vec<String>,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>> {
     let _ = std::fs::remove_dir_all(&input.scratch);
     let data = input.scratch.join("data");
     let secrets = input.scratch.join("secrets");
     for d in [&data, &secrets] {
-        std::fs::create_dir_all(d).map_err(|e| format!("{}: {e}", d.display()))?;
+        std::fs::create_dir_all(d).with_context(|| d.display().to_string())?;
     }
     let env = vec![
         ("LUCID_DATA_ROOT".to_string(), data.display().to_string()),
@@ -129,14 +130,14 @@ fn prepare(
     let mut override_services = String::new();
     let mut has_mongodb = false;
     for file in input.files {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(file).with_context(|| file.display().to_string())?;
         let value: serde_norway::Value =
-            serde_norway::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+            serde_norway::from_str(&text).with_context(|| file.display().to_string())?;
         prepare_mounts(&value, &env, &secrets)?;
         let doc = compose::parse(&file.display().to_string(), &text, &images);
         for s in &doc.services {
             expected.push(s.name.clone());
-            if s.name == lucid_plan::MONGODB {
+            if s.name == lucid_catalog::MONGODB {
                 has_mongodb = true;
                 continue;
             }
@@ -149,11 +150,11 @@ fn prepare(
                     && (r.digest.as_deref() == Some(b.index_digest.as_str())
                         || r.tag.as_deref().is_some_and(|t| b.answers_to(t)))
             }) else {
-                return Err(format!(
+                bail!(
                     "{}: services.{}.image {written} is no built image; nothing to load",
                     file.display(),
                     s.name
-                ));
+                );
             };
             let target = if r.digest.is_some() {
                 let tagged = format!("{}:{}", r.name(), b.tag);
@@ -168,7 +169,7 @@ fn prepare(
     if !override_services.is_empty() {
         let path = input.scratch.join("loaded-tags.override.yaml");
         std::fs::write(&path, format!("services:\n{override_services}"))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .with_context(|| path.display().to_string())?;
         args.extend(["-f".into(), path.display().to_string()]);
         report.findings.push(Finding::warning(
             Check::Live,
@@ -180,7 +181,7 @@ fn prepare(
             .built
             .iter()
             .find(|b| b.service == "server-tools")
-            .ok_or("MongoDB needs a stand-in, and no server-tools image was built")?;
+            .context("MongoDB needs a stand-in, and no server-tools image was built")?;
         let (standin_ref, text) = match &input.mongodb_standin {
             Some(s) => {
                 report.mongodb = format!(
@@ -199,7 +200,7 @@ fn prepare(
         };
         load(input.layout, &standin.tag, &standin_ref)?;
         let path = input.scratch.join("mongodb-standin.override.yaml");
-        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        std::fs::write(&path, text).with_context(|| path.display().to_string())?;
         args.extend(["-f".into(), path.display().to_string()]);
     } else {
         report.mongodb = "not in the deployment".into();
@@ -211,17 +212,17 @@ fn prepare(
 /// Removes the images that loading left dangling (an earlier build loaded under the same tag),
 /// and only those with this project's source label: repeated runs must not fill the disk
 /// (the vfs storage driver keeps a full copy of every layer).
-pub fn prune_replaced(source: &str) -> Result<(), String> {
+pub fn prune_replaced(source: &str) -> Result<()> {
     let filter = format!("label=org.opencontainers.image.source={source}");
     let out = Command::new(DOCKER)
         .args(["image", "prune", "--force", "--filter", &filter])
         .output()
-        .map_err(|e| format!("{DOCKER}: {e}"))?;
+        .context(DOCKER)?;
     if !out.status.success() {
-        return Err(format!(
+        bail!(
             "docker image prune --filter {filter}: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        );
     }
     Ok(())
 }
@@ -238,7 +239,7 @@ fn prepare_mounts(
     value: &serde_norway::Value,
     env: &[(String, String)],
     secrets_dir: &Path,
-) -> Result<(), String> {
+) -> Result<()> {
     let expand = |s: &str| {
         let mut s = s.to_string();
         for (k, v) in env {
@@ -283,9 +284,9 @@ fn prepare_mounts(
                 if !source.starts_with('/') {
                     continue;
                 }
-                std::fs::create_dir_all(&source).map_err(|e| format!("{source}: {e}"))?;
+                std::fs::create_dir_all(&source).with_context(|| source.clone())?;
                 std::os::unix::fs::chown(&source, uid, gid)
-                    .map_err(|e| format!("chown {source}: {e}"))?;
+                    .with_context(|| format!("chown {source}"))?;
             }
         }
     }
@@ -296,69 +297,65 @@ fn prepare_mounts(
             // A throw-away value that every secret format of the stack accepts (64 hex digits:
             // the session master key; at least 32 bytes: an HS256 JWT key).
             let content = random_hex(32)?;
-            std::fs::write(&path, content).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::write(&path, content).with_context(|| path.display().to_string())?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .with_context(|| path.display().to_string())?;
         }
     }
     Ok(())
 }
 
-fn random_hex(bytes: usize) -> Result<String, String> {
+fn random_hex(bytes: usize) -> Result<String> {
     let mut buf = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| format!("/dev/urandom: {e}"))?;
+        .context("/dev/urandom")?;
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn load(layout: &Path, tag: &str, reference: &str) -> Result<(), String> {
+fn load(layout: &Path, tag: &str, reference: &str) -> Result<()> {
     let out = Command::new("skopeo")
         .args(["copy", "--quiet"])
         .arg(format!("oci:{}:{tag}", layout.display()))
         .arg(format!("docker-daemon:{reference}"))
         .output()
-        .map_err(|e| format!("skopeo: {e}"))?;
+        .context("skopeo")?;
     if !out.status.success() {
-        return Err(format!(
+        bail!(
             "skopeo copy oci:{}:{tag} docker-daemon:{reference}: {}",
             layout.display(),
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        );
     }
     Ok(())
 }
 
-fn compose_cmd(args: &[String], env: &[(String, String)], extra: &[&str]) -> Result<(), String> {
+fn compose_cmd(args: &[String], env: &[(String, String)], extra: &[&str]) -> Result<()> {
     let out = Command::new(COMPOSE)
         .args(args)
         .args(extra)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
-        .map_err(|e| format!("{COMPOSE}: {e}"))?;
+        .context(COMPOSE)?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
-        return Err(format!(
+        bail!(
             "docker-compose {}: {}",
             extra.join(" "),
             tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
-        ));
+        );
     }
     Ok(())
 }
 
-fn measure(
-    args: &[String],
-    env: &[(String, String)],
-    report: &mut LiveReport,
-) -> Result<(), String> {
+fn measure(args: &[String], env: &[(String, String)], report: &mut LiveReport) -> Result<()> {
     let start = Instant::now();
     // `up` itself may fail when a dependency never turns healthy; the containers are still measured.
     let up = compose_cmd(args, env, &["up", "-d", "--no-build"]);
     if let Err(e) = &up {
-        report.findings.push(Finding::error(Check::Live, e.clone()));
+        report.findings.push(Finding::error(Check::Live, e));
     }
     let filter = format!(r#"{{"label":["com.docker.compose.project={PROJECT}"]}}"#);
     let path = format!("/containers/json?all=1&filters={}", query_value(&filter));
@@ -378,7 +375,7 @@ fn measure(
         })
         .collect();
     if ids.is_empty() {
-        return Err("docker-compose started no container".into());
+        bail!("docker-compose started no container");
     }
     // Poll until every container is healthy (or unhealthy/exited, or the time is up).
     let states: Vec<Value> = loop {
@@ -495,31 +492,29 @@ fn try_shell(id: &str) -> (String, bool) {
 }
 
 /// GET on the engine's API over its unix socket (HTTP/1.0: the body ends with the connection).
-pub fn docker_get(path: &str) -> Result<Value, String> {
-    let mut stream = UnixStream::connect(SOCKET).map_err(|e| format!("{SOCKET}: {e}"))?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .map_err(|e| e.to_string())?;
+pub fn docker_get(path: &str) -> Result<Value> {
+    let mut stream = UnixStream::connect(SOCKET).context(SOCKET)?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .map_err(|e| format!("{SOCKET}: {e}"))?;
+        .context(SOCKET)?;
     let mut raw = Vec::new();
     stream
         .read_to_end(&mut raw)
-        .map_err(|e| format!("{SOCKET}: {e}"))?;
+        .context(SOCKET)?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("GET {path}: malformed response"))?;
+        .with_context(|| format!("GET {path}: malformed response"))?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let body = &raw[split + 4..];
     let status = head.split_whitespace().nth(1).unwrap_or("");
     if status != "200" {
-        return Err(format!(
+        bail!(
             "GET {path}: HTTP {status}: {}",
             String::from_utf8_lossy(body).trim()
-        ));
+        );
     }
-    serde_json::from_slice(body).map_err(|e| format!("GET {path}: {e}"))
+    serde_json::from_slice(body).with_context(|| format!("GET {path}"))
 }
 
 /// `2025-01-27T22:45:56.123456789Z` -> seconds since the epoch (UTC only, as Docker writes it).

@@ -93,7 +93,8 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn error(check: Check, message: impl Into<String>) -> Finding {
+    /// An error finding; `message` may be an error of any library (its whole chain is kept).
+    pub fn error(check: Check, message: impl std::fmt::Display) -> Finding {
         Finding {
             severity: Severity::Error,
             check,
@@ -101,11 +102,11 @@ impl Finding {
             service: None,
             key: None,
             line: None,
-            message: message.into(),
+            message: format!("{message:#}"),
         }
     }
 
-    pub fn warning(check: Check, message: impl Into<String>) -> Finding {
+    pub fn warning(check: Check, message: impl std::fmt::Display) -> Finding {
         Finding {
             severity: Severity::Warning,
             ..Finding::error(check, message)
@@ -205,7 +206,7 @@ pub struct ImageReport {
 
 impl ImageReport {
     /// The report of `service` before anything about its image is known.
-    pub fn empty(service: &lucid_plan::Service) -> ImageReport {
+    pub fn empty(service: &lucid_catalog::Service) -> ImageReport {
         ImageReport {
             service: service.name.clone(),
             layer: service.layer,

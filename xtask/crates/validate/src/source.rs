@@ -3,6 +3,7 @@
 //! Both hand out raw bytes by digest, and every byte is checked against its sha256 digest here,
 //! so the inspection never relies on what the builder claims.
 
+use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -65,12 +66,10 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     s
 }
 
-fn verify(digest: &str, bytes: Vec<u8>, from: &str) -> Result<Vec<u8>, String> {
+fn verify(digest: &str, bytes: Vec<u8>, from: &str) -> Result<Vec<u8>> {
     let actual = sha256_digest(&bytes);
     if actual != digest {
-        return Err(format!(
-            "{from}: content does not match its digest (expected {digest}, got {actual})"
-        ));
+        bail!("{from}: content does not match its digest (expected {digest}, got {actual})");
     }
     Ok(bytes)
 }
@@ -80,13 +79,13 @@ pub trait ImageSource {
     /// `oci:<path>` or `registry:<host>`.
     fn describe(&self) -> String;
     /// Tags of `repository` the source holds.
-    fn tags(&self, repository: &str) -> Result<Vec<String>, String>;
+    fn tags(&self, repository: &str) -> Result<Vec<String>>;
     /// Digest of the top-level manifest or index that `tag` names.
-    fn resolve(&self, repository: &str, tag: &str) -> Result<String, String>;
+    fn resolve(&self, repository: &str, tag: &str) -> Result<String>;
     /// A manifest or index by digest, verified.
-    fn manifest(&self, repository: &str, digest: &str) -> Result<Vec<u8>, String>;
+    fn manifest(&self, repository: &str, digest: &str) -> Result<Vec<u8>>;
     /// A blob (config, layer) by digest, verified.
-    fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>, String>;
+    fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>>;
 }
 
 /// One OCI image layout (`index.json` + `blobs/sha256/`), tags from `org.opencontainers.image.ref.name`.
@@ -96,18 +95,18 @@ pub struct OciLayout {
 }
 
 impl OciLayout {
-    pub fn open(dir: &Path) -> Result<OciLayout, String> {
+    pub fn open(dir: &Path) -> Result<OciLayout> {
         let layout = dir.join("oci-layout");
         let text = std::fs::read_to_string(&layout)
-            .map_err(|e| format!("{}: not an OCI image layout: {e}", layout.display()))?;
+            .with_context(|| format!("{}: not an OCI image layout", layout.display()))?;
         if !text.contains("imageLayoutVersion") {
-            return Err(format!("{}: no imageLayoutVersion", layout.display()));
+            bail!("{}: no imageLayoutVersion", layout.display());
         }
         let index_path = dir.join("index.json");
         let bytes =
-            std::fs::read(&index_path).map_err(|e| format!("{}: {e}", index_path.display()))?;
+            std::fs::read(&index_path).with_context(|| index_path.display().to_string())?;
         let index: ManifestDoc = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}: invalid index: {e}", index_path.display()))?;
+            .with_context(|| format!("{}: invalid index", index_path.display()))?;
         let refs = index
             .manifests
             .into_iter()
@@ -125,12 +124,12 @@ impl OciLayout {
         })
     }
 
-    fn read(&self, digest: &str) -> Result<Vec<u8>, String> {
+    fn read(&self, digest: &str) -> Result<Vec<u8>> {
         let hex = digest
             .strip_prefix("sha256:")
-            .ok_or_else(|| format!("{digest}: only sha256 digests are supported"))?;
+            .with_context(|| format!("{digest}: only sha256 digests are supported"))?;
         let path = self.dir.join("blobs").join("sha256").join(hex);
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = std::fs::read(&path).with_context(|| path.display().to_string())?;
         verify(digest, bytes, &path.display().to_string())
     }
 }
@@ -140,25 +139,25 @@ impl ImageSource for OciLayout {
         format!("oci:{}", self.dir.display())
     }
 
-    fn tags(&self, _repository: &str) -> Result<Vec<String>, String> {
+    fn tags(&self, _repository: &str) -> Result<Vec<String>> {
         Ok(self.refs.iter().map(|(t, _)| t.clone()).collect())
     }
 
-    fn resolve(&self, _repository: &str, tag: &str) -> Result<String, String> {
+    fn resolve(&self, _repository: &str, tag: &str) -> Result<String> {
         // The last entry wins: a layout that was appended to holds the newest build last.
         self.refs
             .iter()
             .rev()
             .find(|(t, _)| t == tag)
             .map(|(_, d)| d.clone())
-            .ok_or_else(|| format!("{}: no image tagged {tag:?}", self.describe()))
+            .with_context(|| format!("{}: no image tagged {tag:?}", self.describe()))
     }
 
-    fn manifest(&self, _repository: &str, digest: &str) -> Result<Vec<u8>, String> {
+    fn manifest(&self, _repository: &str, digest: &str) -> Result<Vec<u8>> {
         self.read(digest)
     }
 
-    fn blob(&self, _repository: &str, digest: &str) -> Result<Vec<u8>, String> {
+    fn blob(&self, _repository: &str, digest: &str) -> Result<Vec<u8>> {
         self.read(digest)
     }
 }
@@ -190,16 +189,16 @@ impl Registry {
         }
     }
 
-    fn get(&self, url: &str, accept: &str) -> Result<(Vec<u8>, Option<String>), String> {
+    fn get(&self, url: &str, accept: &str) -> Result<(Vec<u8>, Option<String>)> {
         let mut resp = self
             .agent
             .get(url)
             .header("Accept", accept)
             .call()
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .with_context(|| format!("GET {url}"))?;
         let status = resp.status().as_u16();
         if status != 200 {
-            return Err(format!("GET {url}: HTTP {status}"));
+            bail!("GET {url}: HTTP {status}");
         }
         let digest = resp
             .headers()
@@ -211,7 +210,7 @@ impl Registry {
             .with_config()
             .limit(2 << 30)
             .read_to_vec()
-            .map_err(|e| format!("GET {url}: {e}"))?;
+            .with_context(|| format!("GET {url}"))?;
         Ok((body, digest))
     }
 
@@ -230,7 +229,7 @@ impl ImageSource for Registry {
         format!("registry:{}", self.host)
     }
 
-    fn tags(&self, repository: &str) -> Result<Vec<String>, String> {
+    fn tags(&self, repository: &str) -> Result<Vec<String>> {
         #[derive(Deserialize)]
         struct Tags {
             #[serde(default)]
@@ -239,32 +238,30 @@ impl ImageSource for Registry {
         let url = format!("{}/v2/{repository}/tags/list", self.base());
         let (body, _) = self.get(&url, "application/json")?;
         let tags: Tags =
-            serde_json::from_slice(&body).map_err(|e| format!("GET {url}: invalid JSON: {e}"))?;
+            serde_json::from_slice(&body).with_context(|| format!("GET {url}: invalid JSON"))?;
         Ok(tags.tags.unwrap_or_default())
     }
 
-    fn resolve(&self, repository: &str, tag: &str) -> Result<String, String> {
+    fn resolve(&self, repository: &str, tag: &str) -> Result<String> {
         let url = format!("{}/v2/{repository}/manifests/{tag}", self.base());
         let (body, header) = self.get(&url, &Registry::accept_manifests())?;
         // Trust the bytes, not the header: the digest is recomputed and compared.
         let digest = sha256_digest(&body);
         if let Some(h) = header {
             if h != digest {
-                return Err(format!(
-                    "GET {url}: Docker-Content-Digest {h} but the body hashes to {digest}"
-                ));
+                bail!("GET {url}: Docker-Content-Digest {h} but the body hashes to {digest}");
             }
         }
         Ok(digest)
     }
 
-    fn manifest(&self, repository: &str, digest: &str) -> Result<Vec<u8>, String> {
+    fn manifest(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
         let url = format!("{}/v2/{repository}/manifests/{digest}", self.base());
         let (body, _) = self.get(&url, &Registry::accept_manifests())?;
         verify(digest, body, &url)
     }
 
-    fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>, String> {
+    fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base());
         let (body, _) = self.get(&url, "*/*")?;
         verify(digest, body, &url)

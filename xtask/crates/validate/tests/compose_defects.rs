@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lucid_plan::{ImageRef, Platform};
+use lucid_catalog::{ImageRef, Platform};
 use lucid_validate::compose::{self, ComposeDoc, Images};
 use lucid_validate::deploy;
 use lucid_validate::image::Inspector;

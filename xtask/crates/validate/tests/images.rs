@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use lucid_plan::Platform;
+use lucid_catalog::Platform;
 use lucid_validate::image::{BuiltImage, Inspector};
 use lucid_validate::report::{Check, Finding, PlatformReport, Severity};
 use lucid_validate::source::OciLayout;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use lucid_plan::Platform;
+use lucid_catalog::Platform;
 use lucid_validate::image::Inspector;
 use lucid_validate::source::{ImageSource, OciLayout, Registry};
 use std::process::{Child, Command};

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use lucid_plan::Workspace;
+use lucid_catalog::Workspace;
 use lucid_validate::report::{Check, Report};
 use lucid_validate::{schema, Options};
 use std::path::{Path, PathBuf};

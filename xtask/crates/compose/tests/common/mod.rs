@@ -1,8 +1,9 @@
 //! Helpers shared by the integration tests of the compose stage.
 #![allow(dead_code)]
 
+use anyhow::{bail, Context, Result};
+use lucid_catalog::Workspace;
 use lucid_compose::Generated;
-use lucid_plan::Workspace;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +44,7 @@ pub fn write_into(g: &Generated, dir: &Path) {
 }
 
 /// `docker-compose -f … config -q` in `dir` (Debian docker-compose 1.29.2).
-pub fn compose_config(dir: &Path, files: &[&str]) -> Result<(), String> {
+pub fn compose_config(dir: &Path, files: &[&str]) -> Result<()> {
     let mut cmd = Command::new("docker-compose");
     cmd.current_dir(dir)
         .args(["--project-name", "lucid-config-test"]);
@@ -53,18 +54,14 @@ pub fn compose_config(dir: &Path, files: &[&str]) -> Result<(), String> {
     let out = cmd
         .args(["config", "-q"])
         .output()
-        .map_err(|e| format!("cannot run docker-compose (is it installed?): {e}"))?;
+        .context("cannot run docker-compose (is it installed?)")?;
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     if !out.status.success() {
-        return Err(format!(
-            "docker-compose {files:?} config -q failed: {stderr}"
-        ));
+        bail!("docker-compose {files:?} config -q failed: {stderr}");
     }
     // 1.29 reports ignored keys as warnings, which we do not want either.
     if stderr.contains("WARNING") {
-        return Err(format!(
-            "docker-compose {files:?} config -q warned: {stderr}"
-        ));
+        bail!("docker-compose {files:?} config -q warned: {stderr}");
     }
     Ok(())
 }

@@ -2,9 +2,9 @@
 //! stand-in binaries (the image stage only moves bytes; the compile stage has its own tests).
 #![allow(dead_code)]
 
+use lucid_catalog::{Platform, Workspace};
 use lucid_image::image::{self, ImageInput};
 use lucid_image::{Base, BuildInfo, BuiltImage, ImageFacts, Layout};
-use lucid_plan::{Platform, Workspace};
 use std::path::{Path, PathBuf};
 
 pub fn root() -> PathBuf {

@@ -1,6 +1,6 @@
 //! The real catalog of this repository reads cleanly and has the shape of the design.
 
-use lucid_plan::{Platform, Workspace};
+use lucid_catalog::{Platform, Workspace};
 use std::path::Path;
 
 fn repo() -> Workspace {
@@ -41,7 +41,10 @@ fn image_references_follow_the_templates() {
 #[test]
 fn unknown_service_selection_lists_valid_names() {
     let ws = repo();
-    let err = ws.select(&["tor-proxxy".to_string()]).unwrap_err();
+    let err = ws
+        .select(&["tor-proxxy".to_string()])
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("tor-proxxy") && err.contains("tor-proxy") && err.contains("openapi-gateway"),
         "{err}"

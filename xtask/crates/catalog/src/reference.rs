@@ -3,6 +3,7 @@
 //! The grammar is the distribution project's reference grammar, reduced to what Lucid writes:
 //! a reference with two tags (`pickme/lucid:tor-proxy:latest`, the seed report's defect) is refused.
 
+use anyhow::{anyhow, Result};
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -20,8 +21,8 @@ pub const DEFAULT_REGISTRY: &str = "docker.io";
 
 impl ImageRef {
     /// Parses a reference; Docker Hub shorthand (`mongo:7`, `pickme/lucid:x`) is expanded.
-    pub fn parse(text: &str) -> Result<ImageRef, String> {
-        let err = |why: &str| Err(format!("invalid image reference {text:?}: {why}"));
+    pub fn parse(text: &str) -> Result<ImageRef> {
+        let err = |why: &str| Err(anyhow!("invalid image reference {text:?}: {why}"));
         if text.is_empty() {
             return err("empty");
         }
@@ -90,12 +91,12 @@ impl ImageRef {
     }
 
     /// A reference in `repository` of `registry` with a tag, validated.
-    pub fn tagged(registry: &str, repository: &str, tag: &str) -> Result<ImageRef, String> {
+    pub fn tagged(registry: &str, repository: &str, tag: &str) -> Result<ImageRef> {
         ImageRef::parse(&format!("{registry}/{repository}:{tag}"))
     }
 
     /// The same image pinned to `digest` (tag kept for readability).
-    pub fn with_digest(&self, digest: &str) -> Result<ImageRef, String> {
+    pub fn with_digest(&self, digest: &str) -> Result<ImageRef> {
         ImageRef::parse(&format!("{}@{digest}", self.without_digest()))
     }
 
@@ -167,7 +168,9 @@ mod tests {
 
     #[test]
     fn rejects_reference_with_two_tags() {
-        let e = ImageRef::parse("pickme/lucid:tor-proxy:latest").unwrap_err();
+        let e = ImageRef::parse("pickme/lucid:tor-proxy:latest")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("more than one tag"), "{e}");
     }
 

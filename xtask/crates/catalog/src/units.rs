@@ -1,7 +1,8 @@
 //! Sizes, durations and subnets as Compose writes them.
 
+use anyhow::{anyhow, bail, Context, Result};
 /// `64M`, `1G`, `512k`, `1024` (bytes). Units are binary (M = MiB), as Docker reads them.
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
+pub fn parse_bytes(text: &str) -> Result<u64> {
     let t = text.trim();
     let lower = t.to_ascii_lowercase();
     let lower = lower.trim_end_matches('b').trim_end_matches('i');
@@ -10,21 +11,21 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
         Some('m') => (&lower[..lower.len() - 1], 1 << 20),
         Some('g') => (&lower[..lower.len() - 1], 1 << 30),
         Some(c) if c.is_ascii_digit() => (lower, 1),
-        _ => return Err(format!("{text:?} is not a size like 64M or 1G")),
+        _ => bail!("{text:?} is not a size like 64M or 1G"),
     };
     let n: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{text:?} is not a size like 64M or 1G"))?;
+        .map_err(|_| anyhow!("{text:?} is not a size like 64M or 1G"))?;
     if !(n.is_finite() && n > 0.0) {
-        return Err(format!("{text:?} must be positive"));
+        bail!("{text:?} must be positive");
     }
     Ok((n * mult as f64) as u64)
 }
 
 /// `10s`, `1m30s`, `500ms`, `2h` -> seconds.
-pub fn parse_duration_secs(text: &str) -> Result<f64, String> {
-    let bad = || format!("{text:?} is not a duration like 10s or 1m30s");
+pub fn parse_duration_secs(text: &str) -> Result<f64> {
+    let bad = || anyhow!("{text:?} is not a duration like 10s or 1m30s");
     let mut total = 0.0;
     let mut rest = text.trim();
     if rest.is_empty() {
@@ -56,23 +57,23 @@ pub fn parse_duration_secs(text: &str) -> Result<f64, String> {
 }
 
 /// `172.28.0.0/24` -> (network address, prefix length).
-pub fn parse_cidr(text: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
+pub fn parse_cidr(text: &str) -> Result<(std::net::Ipv4Addr, u8)> {
     let (addr, prefix) = text
         .split_once('/')
-        .ok_or_else(|| format!("{text:?} has no /prefix"))?;
+        .with_context(|| format!("{text:?} has no /prefix"))?;
     let addr: std::net::Ipv4Addr = addr
         .parse()
-        .map_err(|_| format!("{addr:?} is not an IPv4 address"))?;
+        .map_err(|_| anyhow!("{addr:?} is not an IPv4 address"))?;
     let prefix: u8 = prefix
         .parse()
         .ok()
         .filter(|p| *p <= 32)
-        .ok_or_else(|| format!("{prefix:?} is not a prefix length"))?;
+        .with_context(|| format!("{prefix:?} is not a prefix length"))?;
     Ok((addr, prefix))
 }
 
 /// True when `ip` lies inside `cidr`.
-pub fn cidr_contains(cidr: &str, ip: std::net::Ipv4Addr) -> Result<bool, String> {
+pub fn cidr_contains(cidr: &str, ip: std::net::Ipv4Addr) -> Result<bool> {
     let (net, prefix) = parse_cidr(cidr)?;
     let mask = if prefix == 0 {
         0

@@ -4,6 +4,7 @@
 //! `images/release-manifest.json` for a release), read by the compose stage (to pin digests),
 //! the validator and the release. Plain data: the stages share this, not each other's code.
 
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -53,19 +54,19 @@ pub struct PlatformImage {
 }
 
 impl ImageManifest {
-    pub fn read(path: &Path) -> Result<ImageManifest, String> {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    pub fn read(path: &Path) -> Result<ImageManifest> {
+        let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
         serde_json::from_slice(&bytes)
-            .map_err(|e| format!("{}: invalid image manifest: {e}", path.display()))
+            .with_context(|| format!("{}: invalid image manifest", path.display()))
     }
 
-    pub fn write(&self, path: &Path) -> Result<(), String> {
-        let mut text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(self)?;
         text.push('\n');
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         }
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::write(path, text).with_context(|| path.display().to_string())
     }
 
     pub fn image(&self, service: &str) -> Option<&ImageEntry> {

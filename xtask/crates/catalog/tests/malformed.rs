@@ -2,7 +2,7 @@
 //! Each test writes a small real workspace (read with `cargo metadata`, like the real one) that
 //! differs from a valid one in one place.
 
-use lucid_plan::Workspace;
+use lucid_catalog::Workspace;
 use std::path::PathBuf;
 
 const WORKSPACE_META: &str = r#"
@@ -55,7 +55,7 @@ const API_GATEWAY: &str =
 /// `None` for a crate without `[package.metadata.lucid]`) and reads it.
 fn load(workspace_meta: &str, services: &[(&str, Option<&str>)]) -> Result<Workspace, String> {
     let dir = std::env::temp_dir().join(format!(
-        "lucid-plan-{}-{}",
+        "lucid-catalog-{}-{}",
         std::process::id(),
         unique_suffix()
     ));
@@ -77,7 +77,7 @@ fn load(workspace_meta: &str, services: &[(&str, Option<&str>)]) -> Result<Works
     }
     let result = Workspace::load(&dir);
     let _ = std::fs::remove_dir_all(&dir);
-    result
+    result.map_err(|e| format!("{e:#}"))
 }
 
 fn unique_suffix() -> u128 {

@@ -1,12 +1,17 @@
-//! Which files exist and what each one deploys.
+//! The deployment topology: which compose files exist, what each one defines, and which files
+//! are deployed together. Written once, here; the compose generator writes these files and the
+//! validator checks them in these groups.
 //!
 //! `docker-compose.yaml` holds everything; `lucid-dev.yaml` layer 0 and MongoDB; one
 //! `lucid-layer<N>-complete.yaml` per higher layer, deployed together with `lucid-dev.yaml`
 //! (`docker-compose -f lucid-dev.yaml -f lucid-layer1-complete.yaml up`). A service is defined
 //! in exactly one file of a deployment, so merged files never define anything twice.
 
-use lucid_plan::{Service, Workspace};
+use crate::{Service, Workspace};
 use std::collections::BTreeSet;
+
+/// Directory of the generated compose files, relative to the workspace root.
+pub const COMPOSE_DIR: &str = "compose";
 
 pub const FULL: &str = "docker-compose.yaml";
 pub const DEV: &str = "lucid-dev.yaml";
@@ -89,4 +94,34 @@ pub fn all(ws: &Workspace) -> Vec<Deployment> {
         });
     }
     out
+}
+
+/// The groups of files (paths relative to the workspace root) that are deployed together, as
+/// the validator checks them: the whole stack alone, and `lucid-dev.yaml` with each layer file
+/// and with all of them at once.
+pub fn deployed_together(ws: &Workspace) -> Vec<Vec<String>> {
+    let path = |f: &str| format!("{COMPOSE_DIR}/{f}");
+    let deployments = all(ws);
+    let layer_files: Vec<&Deployment> = deployments
+        .iter()
+        .filter(|d| !d.deployed_with.is_empty())
+        .collect();
+    let mut groups = vec![vec![path(FULL)]];
+    for d in &layer_files {
+        groups.push(d.files().iter().map(|f| path(f)).collect());
+    }
+    if layer_files.len() > 1 {
+        let mut every = vec![path(DEV)];
+        every.extend(layer_files.iter().map(|d| path(&d.file)));
+        groups.push(every);
+    }
+    groups
+}
+
+/// Every generated file, relative to the workspace root, in the order they are written.
+pub fn generated_files(ws: &Workspace) -> Vec<String> {
+    all(ws)
+        .iter()
+        .map(|d| format!("{COMPOSE_DIR}/{}", d.file))
+        .collect()
 }
