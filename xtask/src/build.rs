@@ -1,7 +1,7 @@
 //! `cargo xtask build`: the compile stage.
 
+use crate::args;
 use anyhow::Result;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 use lucid_catalog::parse_platforms;
 use lucid_pipeline::compile::{Builder, CompilePlan};
 use lucid_pipeline::display::{human_bytes, table};
@@ -22,16 +22,11 @@ pub struct Build {
     /// Which tool cross-compiles: `cargo` (plain cargo + rust-lld, pure-Rust crates), `zigbuild`
     /// (cargo-zigbuild, for crates with C code), `cross` (containers, used on GitHub Actions), or
     /// `auto` (the first of these that works here; it says which and why).
-    #[arg(long, default_value = "auto", value_parser = builder_parser())]
+    #[arg(long, default_value = "auto", value_parser = args::builder())]
     pub builder: Builder,
     /// Print the exact commands without running them.
     #[arg(long)]
     pub dry_run: bool,
-}
-
-/// `--builder` takes the library's names.
-pub fn builder_parser() -> impl TypedValueParser<Value = Builder> {
-    PossibleValuesParser::new(Builder::NAMES).map(|s| s.parse().expect("a listed name"))
 }
 
 impl Build {

@@ -1,8 +1,7 @@
 //! `cargo xtask build-images` and `cargo xtask base`: the image stage.
 
-use crate::build::builder_parser;
+use crate::args;
 use anyhow::Result;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
 use lucid_catalog::{parse_platforms, Platform};
 use lucid_image::push::PushOutcome;
 use lucid_image::Layout;
@@ -30,10 +29,10 @@ pub struct BuildImages {
     pub platform: Option<String>,
     /// `oci` (daemonless, in-process), `buildx` (one `docker buildx bake` over
     /// images/Dockerfile), or `auto`.
-    #[arg(long, default_value = "auto", value_parser = engine_parser())]
+    #[arg(long, default_value = "auto", value_parser = args::engine())]
     pub engine: Engine,
     /// How stage 1 compiles (see `cargo xtask build --help`).
-    #[arg(long, default_value = "auto", value_parser = builder_parser())]
+    #[arg(long, default_value = "auto", value_parser = args::builder())]
     pub builder: Builder,
     /// Registry host for the references (default: the workspace's `registry`).
     #[arg(long)]
@@ -54,11 +53,6 @@ pub struct BuildImages {
     /// `[workspace.metadata.lucid.base]`: `<registry>/<repo>:<tag>@sha256:<digest>` (digest required).
     #[arg(long, value_name = "REFERENCE")]
     pub base_ref: Option<String>,
-}
-
-/// `--engine` takes the library's names.
-pub fn engine_parser() -> impl TypedValueParser<Value = Engine> {
-    PossibleValuesParser::new(Engine::NAMES).map(|s| s.parse().expect("a listed name"))
 }
 
 impl BuildImages {

@@ -4,6 +4,7 @@
 //! a `run` method that builds the library's request, calls it, and prints the summary. Progress
 //! arrives as events and is drawn by [`ui`].
 
+mod args;
 mod base;
 mod bench;
 mod build;

@@ -1,6 +1,6 @@
 //! `cargo xtask release`: one release of every service, all or nothing.
 
-use crate::images::engine_parser;
+use crate::args;
 use anyhow::{bail, Result};
 use lucid_pipeline::images::Engine;
 use lucid_pipeline::release::{ReleaseOptions, ReleasePlan};
@@ -38,7 +38,7 @@ pub struct Release {
     #[arg(long)]
     pub allow_dirty: bool,
     /// Image engine (see `cargo xtask build-images --help`).
-    #[arg(long, default_value = "auto", value_parser = engine_parser())]
+    #[arg(long, default_value = "auto", value_parser = args::engine())]
     pub engine: Engine,
 }
 

@@ -11,10 +11,10 @@ use crate::display::{human_bytes, table};
 use crate::images::{self, prepare_base, unique_bytes};
 use crate::stamp::BuildStamp;
 use anyhow::{bail, Context as _, Result};
-use lucid_catalog::{Platform, Service};
+use lucid_catalog::{Platform, Service, Workspace};
 use lucid_image::docker;
 use lucid_image::image::{self as img, ImageInput};
-use lucid_image::{ImageFacts, Layout};
+use lucid_image::{Base, BuildInfo, ImageFacts, Layout};
 use serde_json::{json, Value};
 use std::fmt;
 use std::path::PathBuf;
@@ -127,11 +127,6 @@ pub fn build(ctx: &Context, repeat: usize) -> Result<Measurement> {
 /// (arm64), and the unique compressed bytes of the arm64 stack. Both start from the same inputs:
 /// the binaries under `<out>/bin` and the base layer already made.
 pub fn images(ctx: &Context) -> Result<Measurement> {
-    const OCI_RUNS: usize = 3;
-    let docker_runs: usize = std::env::var("LUCID_BENCH_DOCKER_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
     let ws = ctx.workspace()?;
     let services: Vec<&Service> = ws.services.iter().collect();
     let platform = Platform::LinuxArm64;
@@ -141,83 +136,9 @@ pub fn images(ctx: &Context) -> Result<Measurement> {
     let base = prepare_base(ctx, &ws, None, &ws.settings.platforms, &main_layout)?;
     let build = stamp.build_info(&ws, &base);
     let facts: Vec<ImageFacts> = services.iter().map(|s| ImageFacts::of(s)).collect();
-    let dir = ctx.out_dir("bench");
-    let base_gz = main_layout.read_blob(&base.digest)?;
 
-    let mut oci_secs = Vec::new();
-    let mut unique = 0;
-    for run in 0..OCI_RUNS {
-        let root = dir.join("oci-run");
-        let _ = std::fs::remove_dir_all(&root);
-        let layout = Layout::open(&root.join("oci"))?;
-        layout.put_blob(&base_gz)?;
-        let task = Task::Images;
-        ctx.report(Event::Begin {
-            task: task.clone(),
-            total: facts.len() as u64,
-        });
-        let started = Instant::now();
-        let mut built = Vec::new();
-        for (f, s) in facts.iter().zip(&services) {
-            let (versioned, _) = images::image_refs(&ws, s, &stamp.version, "localhost")?;
-            let input = ImageInput {
-                facts: f,
-                build: &build,
-                base: &base,
-                binaries: vec![(platform, ctx.binary(&s.name, platform))],
-                ref_name: versioned.tag.clone().unwrap_or_default(),
-            };
-            built.push(img::build(
-                &layout,
-                &root.join("cache"),
-                &input,
-                &mut |_| {},
-            )?);
-            ctx.report(Event::Advance {
-                task: task.clone(),
-                by: 1,
-                message: Some(format!("oci run {}: {}", run + 1, s.name)),
-            });
-        }
-        oci_secs.push(started.elapsed().as_secs_f64());
-        ctx.report(Event::End { task });
-        if run + 1 == OCI_RUNS {
-            unique = unique_bytes(&layout, &built, platform)?;
-        }
-    }
-
-    // BuildKit: the same Dockerfile, context <out> with the same base rootfs and binaries.
-    lucid_image::layout::write_atomic(&ctx.out_dir(docker::BASE_TAR), &base.tar(&main_layout)?)?;
-    let all: Vec<ImageFacts> = ws.services.iter().map(ImageFacts::of).collect();
-    let dockerfile = dir.join("Dockerfile");
-    std::fs::write(&dockerfile, docker::dockerfile(&all))?;
-    let mut docker_secs = Vec::new();
-    for run in 0..docker_runs {
-        ctx.note(format!("buildkit run {}", run + 1));
-        let started = Instant::now();
-        for f in &facts {
-            let tag = format!("lucid-bench/{}:arm64", f.service);
-            let args = docker::docker_build_args(f, &build, platform, &dockerfile, &ctx.out, &tag);
-            let status = Command::new("/usr/bin/docker")
-                .args(&args)
-                .arg("--no-cache")
-                .env("DOCKER_BUILDKIT", "1")
-                .stdout(Stdio::null())
-                .status()
-                .context("running /usr/bin/docker")?;
-            if !status.success() {
-                bail!("docker build of {} failed ({status})", f.service);
-            }
-        }
-        docker_secs.push(started.elapsed().as_secs_f64());
-    }
-    for f in &facts {
-        let _ = Command::new("/usr/bin/docker")
-            .args(["rmi", "-f", &format!("lucid-bench/{}:arm64", f.service)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
+    let (oci_secs, unique) = oci_runs(ctx, &ws, &services, &build, &base, &main_layout)?;
+    let docker_secs = buildkit_runs(ctx, &ws, &facts, &build, &base, &main_layout)?;
     let (oci_median, docker_median) = (median(oci_secs.clone()), median(docker_secs.clone()));
     let json = json!({
         "images": facts.len(),
@@ -275,4 +196,114 @@ pub fn pipeline(ctx: &Context) -> Result<Measurement> {
         json!({ "x86_64_native": native_json, "aarch64_qemu": arm_json }),
         summary,
     )
+}
+
+const OCI_RUNS: usize = 3;
+
+/// The oci engine builds every arm64 image from scratch into a fresh layout, `OCI_RUNS` times;
+/// returns the times and the unique compressed bytes of the last run's images.
+fn oci_runs(
+    ctx: &Context,
+    ws: &Workspace,
+    services: &[&Service],
+    build: &BuildInfo,
+    base: &Base,
+    main_layout: &Layout,
+) -> Result<(Vec<f64>, u64)> {
+    let platform = Platform::LinuxArm64;
+    let dir = ctx.out_dir("bench");
+    let base_gz = main_layout.read_blob(&base.digest)?;
+    let mut oci_secs = Vec::new();
+    let mut unique = 0;
+    for run in 0..OCI_RUNS {
+        let root = dir.join("oci-run");
+        let _ = std::fs::remove_dir_all(&root);
+        let layout = Layout::open(&root.join("oci"))?;
+        layout.put_blob(&base_gz)?;
+        let task = Task::Images;
+        ctx.report(Event::Begin {
+            task: task.clone(),
+            total: services.len() as u64,
+        });
+        let started = Instant::now();
+        let mut built = Vec::new();
+        for s in services {
+            let (versioned, _) = images::image_refs(ws, s, &build.version, "localhost")?;
+            let input = ImageInput {
+                facts: &ImageFacts::of(s),
+                build,
+                base,
+                binaries: vec![(platform, ctx.binary(&s.name, platform))],
+                ref_name: versioned.tag.clone().unwrap_or_default(),
+            };
+            built.push(img::build(
+                &layout,
+                &root.join("cache"),
+                &input,
+                &mut |_| {},
+            )?);
+            ctx.report(Event::Advance {
+                task: task.clone(),
+                by: 1,
+                message: Some(format!("oci run {}: {}", run + 1, s.name)),
+            });
+        }
+        oci_secs.push(started.elapsed().as_secs_f64());
+        ctx.report(Event::End { task });
+        if run + 1 == OCI_RUNS {
+            unique = unique_bytes(&layout, &built, platform)?;
+        }
+    }
+    Ok((oci_secs, unique))
+}
+
+/// BuildKit (`DOCKER_BUILDKIT=1 /usr/bin/docker build --no-cache`) builds the same images from
+/// images/Dockerfile with the output directory as context (same base rootfs, same binaries);
+/// `LUCID_BENCH_DOCKER_RUNS` times (default 3).
+fn buildkit_runs(
+    ctx: &Context,
+    ws: &Workspace,
+    facts: &[ImageFacts],
+    build: &BuildInfo,
+    base: &Base,
+    main_layout: &Layout,
+) -> Result<Vec<f64>> {
+    let platform = Platform::LinuxArm64;
+    let docker_runs: usize = std::env::var("LUCID_BENCH_DOCKER_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    // BuildKit: the same Dockerfile, context <out> with the same base rootfs and binaries.
+    lucid_image::layout::write_atomic(&ctx.out_dir(docker::BASE_TAR), &base.tar(main_layout)?)?;
+    let all: Vec<ImageFacts> = ws.services.iter().map(ImageFacts::of).collect();
+    let dockerfile = ctx.out_dir("bench").join("Dockerfile");
+    std::fs::write(&dockerfile, docker::dockerfile(&all))?;
+    let mut docker_secs = Vec::new();
+    for run in 0..docker_runs {
+        ctx.note(format!("buildkit run {}", run + 1));
+        let started = Instant::now();
+        for f in facts {
+            let tag = format!("lucid-bench/{}:arm64", f.service);
+            let args = docker::docker_build_args(f, build, platform, &dockerfile, &ctx.out, &tag);
+            let status = Command::new("/usr/bin/docker")
+                .args(&args)
+                .arg("--no-cache")
+                .env("DOCKER_BUILDKIT", "1")
+                .stdout(Stdio::null())
+                .status()
+                .context("running /usr/bin/docker")?;
+            if !status.success() {
+                bail!("docker build of {} failed ({status})", f.service);
+            }
+        }
+        docker_secs.push(started.elapsed().as_secs_f64());
+    }
+    for f in facts {
+        let _ = Command::new("/usr/bin/docker")
+            .args(["rmi", "-f", &format!("lucid-bench/{}:arm64", f.service)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    Ok(docker_secs)
 }

@@ -1,9 +1,6 @@
 //! How the pipeline writes figures for people: digests, sizes, tables.
 
-/// `sha256:0123456789ab`: a digest short enough for a table, long enough to tell images apart.
-pub fn short_digest(digest: &str) -> String {
-    digest.chars().take(19).collect()
-}
+pub use lucid_catalog::reference::short_digest;
 
 /// `1234567` -> `1.2 MiB`.
 pub fn human_bytes(n: u64) -> String {
