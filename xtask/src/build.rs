@@ -39,10 +39,7 @@ impl Build {
         };
         let plan = CompilePlan::new(&services, &platforms, self.builder)?;
         if self.dry_run {
-            eprintln!("builder: {} ({})", plan.builder.name(), plan.why);
-            for line in plan.command_lines() {
-                println!("{line}");
-            }
+            print!("{plan}");
             return Ok(());
         }
         let binaries = plan.execute(ctx, &ws)?;

@@ -72,16 +72,17 @@ impl BuildImages {
             release: false,
             base_ref: self.base_ref.as_deref().map(parse_base_ref).transpose()?,
             push: self.push,
+            move_tags: self.move_tags,
         };
         let plan = ImagePlan::new(ctx, &ws, &request)?;
         if self.dry_run {
-            self.print_plan(&plan);
+            print!("{plan}");
             return Ok(());
         }
         let built = plan.execute(ctx, &ws)?;
         let layout = Layout::open(&ctx.oci_layout())?;
         let pushed = if self.push {
-            publish::publish(ctx, &plan, &built, self.move_tags)?
+            publish::publish(ctx, &plan, &built)?
         } else {
             Vec::new()
         };
@@ -94,31 +95,6 @@ impl BuildImages {
         }
         summary(&built, &pushed, &layout, started);
         Ok(())
-    }
-
-    fn print_plan(&self, plan: &ImagePlan) {
-        if let Some(compile) = &plan.compile {
-            eprintln!("builder: {} ({})", compile.builder.name(), compile.why);
-            for line in compile.command_lines() {
-                println!("{line}");
-            }
-        }
-        println!(
-            "engine {} ({}), version {}, SOURCE_DATE_EPOCH {}",
-            plan.engine.name(),
-            plan.why,
-            plan.stamp.version,
-            plan.stamp.epoch
-        );
-        let action = if self.push { "push" } else { "build" };
-        for image in &plan.images {
-            let moving = if self.move_tags {
-                format!(" (then {})", image.moving)
-            } else {
-                String::new()
-            };
-            println!("  {action} {} → {}{moving}", image.service, image.versioned);
-        }
     }
 }
 

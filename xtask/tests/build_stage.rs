@@ -85,6 +85,25 @@ impl Drop for Killed {
     }
 }
 
+/// Starts a service on 127.0.0.1:`port` and waits until it listens; killed when dropped.
+fn serve(cmd: &mut Command, port: u16, what: &str) -> Killed {
+    let child = cmd
+        .env_clear()
+        .env("LUCID_HTTP_PORT", port.to_string())
+        .env("LUCID_BIND", "127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e} (is qemu-user-static installed?)"));
+    let running = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    running
+}
+
 fn qemu() -> &'static str {
     "qemu-aarch64-static"
 }
@@ -127,24 +146,11 @@ fn builds_54_static_binaries_whose_arm64_twins_run_under_qemu() {
 
     // One arm64 service serves /health under qemu; every arm64 binary's healthcheck probes it.
     let port = free_port();
-    let server = Command::new(qemu())
-        .arg(bin.join("arm64/openapi-server"))
-        .env_clear()
-        .env("LUCID_HTTP_PORT", port.to_string())
-        .env("LUCID_BIND", "127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("qemu-aarch64-static is installed (apt-get install qemu-user-static)");
-    let _server = Killed(server);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "arm64 openapi-server did not listen under qemu"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = serve(
+        Command::new(qemu()).arg(bin.join("arm64/openapi-server")),
+        port,
+        "arm64 openapi-server under qemu",
+    );
     let dead = free_port();
     for name in &names {
         let path = bin.join("arm64").join(name);
@@ -213,20 +219,7 @@ fn a_binary_that_is_running_does_not_block_its_rebuild() {
     assert_success(&build());
     let binary = tmp.path().join("bin/amd64/openapi-server");
     let port = free_port();
-    let running = Command::new(&binary)
-        .env_clear()
-        .env("LUCID_HTTP_PORT", port.to_string())
-        .env("LUCID_BIND", "127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _running = Killed(running);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "openapi-server did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let _running = serve(&mut Command::new(&binary), port, "openapi-server");
     // Writing into a running executable fails with "Text file busy"; the build installs by rename.
     let busy = std::fs::OpenOptions::new().write(true).open(&binary);
     assert_eq!(

@@ -124,6 +124,17 @@ impl CompilePlan {
     }
 }
 
+/// The builder and the commands, as `--dry-run` prints them.
+impl std::fmt::Display for CompilePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "builder: {} ({})", self.builder.name(), self.why)?;
+        for line in self.command_lines() {
+            writeln!(f, "{line}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Compiles `services` for `platforms` and returns the checked binaries.
 pub fn compile(
     ctx: &Context,

@@ -97,8 +97,11 @@ pub struct ImageRequest {
     pub release: bool,
     /// This run's base instead of the workspace's `[workspace.metadata.lucid.base]`.
     pub base_ref: Option<ImageRef>,
-    /// The buildx engine pushes while it builds (bake has no other way to reach a registry).
+    /// The images go to the registry (the buildx engine pushes while it builds: bake has no
+    /// other way to reach a registry).
     pub push: bool,
+    /// With `push`: the moving tags follow.
+    pub move_tags: bool,
 }
 
 impl ImageRequest {
@@ -113,6 +116,7 @@ impl ImageRequest {
             release: false,
             base_ref: None,
             push: false,
+            move_tags: false,
         }
     }
 }
@@ -138,7 +142,7 @@ pub struct ImagePlan {
     pub images: Vec<PlannedImage>,
     /// Stage 1, unless the binaries exist already (`--no-build`).
     pub compile: Option<CompilePlan>,
-    request: ImageRequest,
+    pub request: ImageRequest,
 }
 
 /// What the image stage built.
@@ -393,6 +397,32 @@ impl ImagePlan {
             }
         }
         Ok(out)
+    }
+}
+
+/// What `build-images --dry-run` prints.
+impl std::fmt::Display for ImagePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(compile) = &self.compile {
+            write!(f, "{compile}")?;
+        }
+        writeln!(
+            f,
+            "engine {} ({}), version {}, SOURCE_DATE_EPOCH {}",
+            self.engine.name(),
+            self.why,
+            self.stamp.version,
+            self.stamp.epoch
+        )?;
+        let action = if self.request.push { "push" } else { "build" };
+        for image in &self.images {
+            write!(f, "  {action} {} → {}", image.service, image.versioned)?;
+            if self.request.move_tags {
+                write!(f, " (then {})", image.moving)?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
     }
 }
 

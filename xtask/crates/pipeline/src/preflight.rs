@@ -89,14 +89,15 @@ impl Preflight {
             },
         });
     }
+}
 
-    pub fn problems(&self) -> Vec<&str> {
-        self.checks
-            .iter()
-            .filter(|c| !c.passed)
-            .map(|c| c.line.as_str())
-            .collect()
-    }
+/// The lines of the checks that failed.
+pub fn problems(checks: &[Check]) -> Vec<&str> {
+    checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| c.line.as_str())
+        .collect()
 }
 
 fn version(ws: &Workspace, asked: Option<&str>) -> Result<String, String> {

@@ -291,13 +291,8 @@ pub fn move_tags(registry: &Registry, moves: &[TagMove]) -> Result<usize> {
 }
 
 /// `build-images --push`: every built image to its immutable tag (the buildx engine pushed while
-/// it built), then, with `move_tags`, every moving tag.
-pub fn publish(
-    ctx: &Context,
-    plan: &ImagePlan,
-    built: &BuiltImages,
-    and_move_tags: bool,
-) -> Result<Vec<PushOutcome>> {
+/// it built), then, with `--move-tags`, every moving tag.
+pub fn publish(ctx: &Context, plan: &ImagePlan, built: &BuiltImages) -> Result<Vec<PushOutcome>> {
     let registry = ctx.registry(&plan.registry)?;
     let layout = Layout::open(&ctx.oci_layout())?;
     let mut outcomes = Vec::new();
@@ -311,7 +306,7 @@ pub fn publish(
         let pushes = plan_pushes(&registry, &layout, &targets)?;
         outcomes = push_all(ctx, &registry, &layout, &pushes)?;
     }
-    if and_move_tags {
+    if plan.request.move_tags {
         let moves: Vec<TagMove> = built
             .images
             .iter()

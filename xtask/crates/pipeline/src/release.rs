@@ -159,11 +159,7 @@ impl ReleasePlan {
 
     /// The preflight's problems; a release with any does not execute.
     pub fn problems(&self) -> Vec<&str> {
-        self.preflight
-            .iter()
-            .filter(|c| !c.passed)
-            .map(|c| c.line.as_str())
-            .collect()
+        preflight::problems(&self.preflight)
     }
 
     /// Steps 3–7, exactly as planned.
@@ -575,8 +571,7 @@ impl fmt::Display for Work {
             "[2/{STEPS}] build (into the output directory, to learn the digests)"
         )?;
         if let Some(compile) = &self.images.compile {
-            writeln!(f, "  builder {} ({})", compile.builder.name(), compile.why)?;
-            for line in compile.command_lines() {
+            for line in compile.to_string().lines() {
                 writeln!(f, "  {line}")?;
             }
         }
