@@ -5,8 +5,7 @@ mod common;
 
 use common::*;
 use lucid_catalog::{ImageRef, Platform};
-use lucid_validate::compose::{self, ComposeDoc, Images};
-use lucid_validate::deploy;
+use lucid_validate::compose::{self, checks, ComposeDoc, Images, Project, ReadOptions};
 use lucid_validate::image::Inspector;
 use lucid_validate::report::{Check, DeviceProfile, Finding, Severity};
 use lucid_validate::source::OciLayout;
@@ -57,16 +56,32 @@ fn device() -> DeviceProfile {
 }
 
 fn load(name: &str) -> ComposeDoc {
-    compose::load(&fixtures().join(name), name, images())
+    let project = Project::read(&[fixtures().join(name)], &fixtures(), &ReadOptions::default());
+    project.unwrap().docs.remove(0)
 }
 
-/// Every error of the files deployed together: per file, then across them.
+/// Every finding of the files deployed together: per file, then across them.
+fn findings(files: &[&str]) -> Vec<Finding> {
+    let paths: Vec<_> = files.iter().map(|f| fixtures().join(f)).collect();
+    let all = vec![(0..files.len()).collect()];
+    let (reports, deployments) = lucid_validate::check_compose(
+        &paths,
+        &all,
+        &fixtures(),
+        &ReadOptions::default(),
+        images(),
+        &device(),
+    );
+    let per_file = reports.into_iter().flat_map(|r| r.findings);
+    per_file
+        .chain(deployments.into_iter().flat_map(|d| d.findings))
+        .collect()
+}
+
+/// Every error of the files deployed together.
 fn check(files: &[&str]) -> Vec<Finding> {
-    let docs: Vec<ComposeDoc> = files.iter().map(|f| load(f)).collect();
-    let mut all: Vec<Finding> = docs.iter().flat_map(|d| d.findings.clone()).collect();
-    let refs: Vec<&ComposeDoc> = docs.iter().collect();
-    all.extend(deploy::check(&refs, &device()).findings);
-    all.into_iter()
+    findings(files)
+        .into_iter()
         .filter(|f| f.severity == Severity::Error)
         .collect()
 }
@@ -97,14 +112,10 @@ fn fixtures_resembling_generated_files_pass() {
     assert_eq!(check(&["dev.yaml"]), vec![]);
     assert_eq!(check(&["dev.yaml", "layer1.yaml"]), vec![]);
     let dev = load("dev.yaml");
-    assert_eq!(dev.services.len(), 4);
-    assert!(dev.services[0]
-        .resolution
-        .starts_with("built pickme/lucid:api-gateway-0.1.0"));
-    assert_eq!(
-        dev.services[3].resolution,
-        "external, pinned by digest (catalog)"
-    );
+    assert_eq!(dev.services().len(), 4);
+    let resolution = |i: usize| checks::resolve_image(&dev.services()[i], images()).text;
+    assert!(resolution(0).starts_with("built pickme/lucid:api-gateway-0.1.0"));
+    assert_eq!(resolution(3), "external, pinned by digest (catalog)");
 }
 
 #[test]
@@ -362,7 +373,7 @@ fn compose_user_root_overrides_the_image_user() {
 
 #[test]
 fn unreadable_and_malformed_files_are_findings_not_panics() {
-    let missing = compose::load(&fixtures().join("nope.yaml"), "nope.yaml", images());
+    let missing = load("nope.yaml");
     assert_eq!(missing.findings[0].check, Check::ComposeFile);
     let bad = compose::parse("bad.yaml", "services: [\n", images());
     assert_eq!(bad.findings[0].check, Check::ComposeFile);
