@@ -5,13 +5,14 @@
 //! The summary is computed from the lists, never written by hand.
 
 use crate::compose::yaml::{How, Origin};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Version of the JSON layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Fails the validation (exit 1).
@@ -21,7 +22,7 @@ pub enum Severity {
 }
 
 /// What was checked. The first ten are the defect classes of the catalog, in its order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
     /// 1. A reference that does not parse (two tags…), or that resolves to no built image.
@@ -75,7 +76,8 @@ impl Check {
 }
 
 /// One problem, located as precisely as the validator could: file, service, key path, line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Finding {
     pub severity: Severity,
     pub check: Check,
@@ -98,7 +100,8 @@ pub struct Finding {
 }
 
 /// One step by which a value was inherited.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Inherited {
     pub file: String,
     pub line: usize,
@@ -196,7 +199,8 @@ impl fmt::Display for Finding {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Report {
     pub schema_version: u32,
     /// UTC, RFC 3339 (`SOURCE_DATE_EPOCH` when set, so a release's report is reproducible).
@@ -218,7 +222,8 @@ pub struct Report {
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct DeviceProfile {
     pub name: String,
     pub memory_bytes: u64,
@@ -228,7 +233,8 @@ pub struct DeviceProfile {
     pub budget_cpus: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ImageReport {
     pub service: String,
     pub layer: u8,
@@ -255,7 +261,8 @@ impl ImageReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PlatformReport {
     /// `linux/arm64`.
     pub platform: String,
@@ -289,7 +296,8 @@ pub struct PlatformReport {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ComposeFileReport {
     /// As given (relative to the workspace root when inside it).
     pub path: String,
@@ -301,7 +309,8 @@ pub struct ComposeFileReport {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ComposeServiceReport {
     pub name: String,
     pub image: Option<String>,
@@ -324,7 +333,8 @@ pub struct ComposeServiceReport {
     pub depends_on: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct NetworkReport {
     /// The key under `networks`.
     pub name: String,
@@ -335,7 +345,8 @@ pub struct NetworkReport {
 }
 
 /// Files deployed together, and what was checked across them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct DeploymentReport {
     pub files: Vec<String>,
     /// Distinct services across the files (a later file overriding a service counts once).
@@ -349,7 +360,8 @@ pub struct DeploymentReport {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct LiveReport {
     pub compose_files: Vec<String>,
     /// The platform whose images ran (`linux/arm64` runs under qemu on an x86-64 host).
@@ -370,7 +382,8 @@ pub struct LiveReport {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct LiveService {
     pub service: String,
     pub container: String,
@@ -392,7 +405,8 @@ pub struct LiveService {
 }
 
 /// Counts derived from the lists above (see [`Summary::of`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Summary {
     pub images: usize,
     pub images_found: usize,
