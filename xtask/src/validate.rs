@@ -22,10 +22,20 @@ pub struct Validate {
     /// Read the images from this registry's HTTP API (e.g. 127.0.0.1:5000) instead of the OCI layout.
     #[arg(long, value_name = "HOST")]
     registry: Option<String>,
-    /// Also start the stack with docker-compose, time every service to healthy, prove there is
-    /// no shell, count processes, then remove it.
+    /// Also start the stack with docker-compose: time every service to ready (its /ready polled
+    /// from the host) and to healthy, read each container's memory, prove there is no shell,
+    /// count processes, then remove it.
     #[arg(long)]
     live: bool,
+    /// Whose images --live runs: linux/arm64 (the Pi's; under qemu on an x86-64 host) or linux/amd64.
+    #[arg(long, value_name = "PLATFORM", default_value = "linux/arm64", value_parser = lucid_catalog::Platform::parse)]
+    platform: lucid_catalog::Platform,
+    /// Variables for interpolating the compose files (default: .env beside the first file).
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// Compose profiles to activate; services of other profiles are not deployed. Repeatable.
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
     /// Directory for VALIDATION_REPORT.md and validation-report.json.
     #[arg(long, value_name = "PATH", default_value = "images")]
     out: PathBuf,
@@ -41,6 +51,9 @@ impl Validate {
         opts.compose = self.compose.iter().map(|p| absolute(ctx, p)).collect();
         opts.registry = self.registry;
         opts.live = self.live;
+        opts.live_platform = self.platform;
+        opts.read.env_file = self.env_file.as_deref().map(|p| absolute(ctx, p));
+        opts.read.profiles = self.profiles;
         if let Some(oci) = &self.oci {
             opts.oci_layout = absolute(ctx, oci);
         }
