@@ -396,3 +396,127 @@ fn d07_cpu_reservations_written_as_cpu_shares_count_against_the_device() {
         cpu[0]
     );
 }
+
+#[test]
+fn merge_key_services_pass_when_their_anchor_is_sound() {
+    assert_eq!(check(&["m01-merge-key-sound.yaml"]), vec![]);
+    let doc = load("m01-merge-key-sound.yaml");
+    let s = &doc.services()[1];
+    // Inherited from the anchor, the explicit key winning.
+    assert_eq!(s.user.as_ref().unwrap().value, "65532:65532");
+    assert_eq!(s.memory_limit, Some(96 << 20));
+    assert_eq!(s.networks[0].key, "lucid_core_net");
+    assert_eq!(s.depends_on[0].service, "api-server");
+}
+
+#[test]
+fn merge_key_services_fail_on_the_inherited_defect_at_the_anchor_and_the_merge_line() {
+    let e = assert_one(
+        &check(&["m02-merge-key-defect.yaml"]),
+        Check::Healthcheck,
+        "m02-merge-key-defect.yaml",
+        Some("api-server"),
+        "services.api-server.healthcheck.test",
+    );
+    assert!(e.message.contains("CMD-SHELL"), "{e}");
+    assert_eq!(e.line, Some(8), "the line of the anchor that writes it");
+    assert_eq!(e.via.len(), 1, "{e}");
+    assert_eq!((e.via[0].line, e.via[0].through.as_str()), (12, "<<"));
+    assert!(e.to_string().contains("through << at m02-merge-key-defect.yaml:12"), "{e}");
+}
+
+#[test]
+fn one_network_name_declared_twice_with_two_subnets_fails_in_one_file() {
+    let all = check(&["n01-network-name-twice.yaml"]);
+    // The second declaration's subnet never exists, so its fixed IP is outside the network too.
+    assert!(all.iter().any(|f| f.message.contains("172.22.0.5 is outside")), "{all:#?}");
+    let f: Vec<Finding> = all.into_iter().filter(|f| f.key.as_deref().is_some_and(|k| k.ends_with("ipam.config"))).collect();
+    let e = assert_one(
+        &f,
+        Check::Network,
+        "n01-network-name-twice.yaml",
+        None,
+        "networks.lucid_blockchain_net.ipam.config",
+    );
+    assert!(
+        e.message.contains("Docker network lucid_core_net") && e.message.contains("172.21.0.0/24"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(32), "the key lucid_blockchain_net");
+}
+
+#[test]
+fn one_network_name_declared_twice_with_two_subnets_fails_across_files() {
+    assert_eq!(check(&["n02-core.yaml"]), vec![]);
+    assert_eq!(check(&["n02-blockchain.yaml"]), vec![]);
+    let e = assert_one(
+        &check(&["n02-core.yaml", "n02-blockchain.yaml"]),
+        Check::Network,
+        "n02-blockchain.yaml",
+        None,
+        "networks.blockchain.ipam.config",
+    );
+    assert!(e.message.contains("n02-core.yaml:"), "{e}");
+}
+
+#[test]
+fn an_external_network_no_file_creates_is_an_assumption() {
+    let all = findings(&["n03-external.yaml"]);
+    let external: Vec<&Finding> = all.iter().filter(|f| f.check == Check::Network).collect();
+    assert_eq!(external.len(), 1, "{all:#?}");
+    assert_eq!(external[0].severity, Severity::Warning);
+    assert!(external[0].message.contains("lucid_shared"), "{}", external[0]);
+    // Created by another file of the deployment: no assumption left.
+    let created = "services: {}\nnetworks:\n  mine:\n    name: lucid_shared\n";
+    let dir = scratch("external-created");
+    std::fs::write(dir.join("net.yaml"), created).unwrap();
+    std::fs::copy(fixtures().join("n03-external.yaml"), dir.join("n03.yaml")).unwrap();
+    let project = Project::read(
+        &[dir.join("net.yaml"), dir.join("n03.yaml")],
+        &dir,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let model = project.deployment(&[0, 1]);
+    let r = lucid_validate::deploy::check(vec![], &model, &project.declarations(&[0, 1], &model.project), &device());
+    assert!(r.findings.iter().all(|f| f.check != Check::Network), "{:#?}", r.findings);
+}
+
+/// Bad input: one ComposeFile error naming the file and the line.
+fn bad(name: &str, line: usize, says: &str) {
+    let doc = Project::read(&[fixtures().join("bad").join(name)], &fixtures(), &ReadOptions::default())
+        .unwrap()
+        .docs
+        .remove(0);
+    let e = &doc.findings[0];
+    assert_eq!(e.check, Check::ComposeFile, "{e}");
+    assert_eq!(e.file.as_deref(), Some(format!("bad/{name}").as_str()), "{e}");
+    assert_eq!(e.line, Some(line), "{e}");
+    assert!(e.message.contains(says), "{e}");
+    assert!(doc.tree.is_none());
+}
+
+#[test]
+fn an_alias_to_an_undefined_anchor_is_an_error_at_its_line() {
+    bad("alias-undefined.yaml", 4, "undefined anchor");
+}
+
+#[test]
+fn a_merge_of_a_scalar_is_an_error_at_its_line() {
+    bad("merge-scalar.yaml", 4, "needs a mapping");
+}
+
+#[test]
+fn a_recursive_extends_is_an_error_at_its_line() {
+    bad("extends-recursive.yaml", 3, "extends is recursive");
+}
+
+#[test]
+fn an_include_of_a_missing_file_is_an_error_at_its_line() {
+    bad("include-missing.yaml", 2, "not-there.yaml: no such file");
+}
+
+#[test]
+fn an_unset_required_variable_is_an_error_at_its_line() {
+    bad("required-unset.yaml", 5, "the token file is needed");
+}
