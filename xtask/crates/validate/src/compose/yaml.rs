@@ -125,7 +125,8 @@ impl Node {
     }
 
     pub fn is_null(&self) -> bool {
-        matches!(&self.value, Value::Scalar { text, plain: true, .. } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+        // A value that interpolation made empty is an empty string, not null.
+        matches!(&self.value, Value::Scalar { text, plain: true, written: None } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
     /// A scalar's text as written in the file, before interpolation.
