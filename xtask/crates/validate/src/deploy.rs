@@ -74,7 +74,12 @@ fn network_identity(declarations: &[Network]) -> Vec<Finding> {
     for (i, n) in declarations.iter().enumerate() {
         let ipam = format!("networks.{}.ipam.config", n.key);
         for s in n.subnets.iter().filter(|s| parse_cidr(s).is_err()) {
-            findings.push(finding(Check::Network, &ipam, &n.origin, format!("{s:?} is not an IPv4 subnet")));
+            findings.push(finding(
+                Check::Network,
+                &ipam,
+                &n.origin,
+                format!("{s:?} is not an IPv4 subnet"),
+            ));
         }
         if n.external {
             if !declarations.iter().any(|o| o.name == n.name && !o.external) {
@@ -90,7 +95,9 @@ fn network_identity(declarations: &[Network]) -> Vec<Finding> {
             }
             continue;
         }
-        let first = declarations[..i].iter().find(|o| o.name == n.name && !o.external);
+        let first = declarations[..i]
+            .iter()
+            .find(|o| o.name == n.name && !o.external);
         let Some(o) = first else { continue };
         let mut differs = Vec::new();
         if o.driver != n.driver {
@@ -100,7 +107,10 @@ fn network_identity(declarations: &[Network]) -> Vec<Finding> {
             differs.push(format!("subnet {:?} here and {:?}", n.subnets, o.subnets));
         }
         if o.gateways != n.gateways {
-            differs.push(format!("gateway {:?} here and {:?}", n.gateways, o.gateways));
+            differs.push(format!(
+                "gateway {:?} here and {:?}",
+                n.gateways, o.gateways
+            ));
         }
         if !differs.is_empty() {
             let same_key = if o.key == n.key {
@@ -112,7 +122,12 @@ fn network_identity(declarations: &[Network]) -> Vec<Finding> {
                 Check::Network,
                 &ipam,
                 &n.origin,
-                format!("network {}{same_key} has {} in {}", n.key, differs.join(", "), o.origin.at),
+                format!(
+                    "network {}{same_key} has {} in {}",
+                    n.key,
+                    differs.join(", "),
+                    o.origin.at
+                ),
             ));
         }
     }
@@ -132,17 +147,24 @@ fn fixed_ips(model: &Model, declarations: &[Network]) -> Vec<Finding> {
                     Check::Network,
                     &key,
                     &net.origin,
-                    format!("network {} is declared by no file of the deployment", net.key),
+                    format!(
+                        "network {} is declared by no file of the deployment",
+                        net.key
+                    ),
                 ));
             }
-            let Some(ip) = &net.ipv4_address else { continue };
+            let Some(ip) = &net.ipv4_address else {
+                continue;
+            };
             let key = format!("{key}.ipv4_address");
             let at = |m: String| finding(Check::Network, &key, &net.origin, m);
             let Ok(addr) = ip.parse::<Ipv4Addr>() else {
                 findings.push(at(format!("{ip:?} is not an IPv4 address")));
                 continue;
             };
-            let identity = declared.map(|n| n.name.clone()).unwrap_or_else(|| net.key.clone());
+            let identity = declared
+                .map(|n| n.name.clone())
+                .unwrap_or_else(|| net.key.clone());
             let subnets = declarations
                 .iter()
                 .find(|d| d.name == identity && !d.subnets.is_empty())
@@ -161,7 +183,10 @@ fn fixed_ips(model: &Model, declarations: &[Network]) -> Vec<Finding> {
                 Some(_) => {}
             }
             if let Some(other) = taken.insert((identity, addr), s.name.clone()) {
-                findings.push(at(format!("fixed IP {ip} on {} is also given to {other}", net.key)));
+                findings.push(at(format!(
+                    "fixed IP {ip} on {} is also given to {other}",
+                    net.key
+                )));
             }
         }
     }

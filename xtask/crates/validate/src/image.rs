@@ -519,7 +519,8 @@ impl Contents {
             }
         }
         if e.kind == Kind::File && e.mode & 0o6000 != 0 {
-            self.setuid.insert(format!("{path} ({:o})", e.mode & 0o7777));
+            self.setuid
+                .insert(format!("{path} ({:o})", e.mode & 0o7777));
         }
         self.merged.insert(path.to_string(), e.clone());
     }
@@ -529,7 +530,11 @@ impl Contents {
             (Check::Distroless, &self.shells, "shell"),
             (Check::Distroless, &self.package_managers, "package manager"),
             (Check::Distroless, &self.setuid, "setuid/setgid file"),
-            (Check::SecretFile, &self.secrets, "file that looks like a secret"),
+            (
+                Check::SecretFile,
+                &self.secrets,
+                "file that looks like a secret",
+            ),
         ] {
             for p in list {
                 findings.push(at.error(check, p, format!("{what} in a layer: {p}")));
@@ -547,7 +552,11 @@ fn check_entrypoint(
     findings: &mut Vec<Finding>,
 ) -> Option<elf::ElfInfo> {
     let Some(path) = entrypoint.first() else {
-        findings.push(at.error(Check::Entrypoint, "config.Entrypoint", "no entrypoint".into()));
+        findings.push(at.error(
+            Check::Entrypoint,
+            "config.Entrypoint",
+            "no entrypoint".into(),
+        ));
         return None;
     };
     let (real, entry) = match fs.resolve(path) {

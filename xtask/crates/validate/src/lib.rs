@@ -59,8 +59,8 @@ pub mod report;
 pub mod schema;
 pub mod source;
 
-use lucid_catalog::{topology, ImageManifest, Workspace};
 use lucid_catalog::Platform;
+use lucid_catalog::{topology, ImageManifest, Workspace};
 use report::{
     Check, ComposeFileReport, DeploymentReport, DeviceProfile, Finding, ImageReport, Report,
     Summary, SCHEMA_VERSION,

@@ -208,9 +208,19 @@ fn images(o: &mut Md, r: &Report) {
             .collect();
         o.para(format!("### {title}: {} images", images.len()));
         o.table(&[
-            "Service", "Reference", "Platform", "Digest", "Compressed", "Uncompressed",
-            "Base image", "Layers", "User", "Entrypoint",
-            "Shell / pkg manager / setuid / secrets", "Labels", "Status",
+            "Service",
+            "Reference",
+            "Platform",
+            "Digest",
+            "Compressed",
+            "Uncompressed",
+            "Base image",
+            "Layers",
+            "User",
+            "Entrypoint",
+            "Shell / pkg manager / setuid / secrets",
+            "Labels",
+            "Status",
         ]);
         for i in &images {
             if i.platforms.is_empty() {
@@ -258,8 +268,16 @@ fn compose_files(o: &mut Md, r: &Report) {
         if !c.services.is_empty() {
             o.blank();
             o.table(&[
-                "Service", "Image", "Resolves to", "Health check", "Host ports", "Fixed IPs",
-                "Memory limit", "CPU limit", "CPU weight (cpu_shares)", "depends_on",
+                "Service",
+                "Image",
+                "Resolves to",
+                "Health check",
+                "Host ports",
+                "Fixed IPs",
+                "Memory limit",
+                "CPU limit",
+                "CPU weight (cpu_shares)",
+                "depends_on",
             ]);
             for sv in &c.services {
                 o.line(format!(
@@ -333,7 +351,10 @@ fn security(o: &mut Md, r: &Report) {
     ];
     o.table(&["Property", "Platform images", ""]);
     for (what, n) in rows {
-        o.line(format!("| {what} | {n} of {total} | {} |", mark(n == total)));
+        o.line(format!(
+            "| {what} | {n} of {total} | {} |",
+            mark(n == total)
+        ));
     }
     let mut bases: Vec<(String, usize)> = Vec::new();
     for p in &platforms {
@@ -363,8 +384,14 @@ fn deployments(o: &mut Md, r: &Report) {
     ));
     o.para("`cpu_shares` is a relative weight, not a reservation: when containers compete for the CPUs, each gets time in proportion to its weight (1024 stands for one CPU's share); when they do not, any container may use up to its CPU limit. The CPU column sums the weights as shares of one CPU (weight / 1024) against what the device leaves to containers.");
     o.table(&[
-        "Files", "Services", "Memory limits", "Memory reserved", "CPU weights (as CPUs)",
-        "CPU limits", "Host ports", "Status",
+        "Files",
+        "Services",
+        "Memory limits",
+        "Memory reserved",
+        "CPU weights (as CPUs)",
+        "CPU limits",
+        "Host ports",
+        "Status",
     ]);
     for d in &r.deployments {
         o.line(format!(
@@ -396,7 +423,10 @@ fn live(o: &mut Md, r: &Report) {
         o.para("Not run (`cargo xtask validate --live` starts the stack).");
         return;
     };
-    o.line(format!("- **Compose files:** {}", l.compose_files.join(", ")));
+    o.line(format!(
+        "- **Compose files:** {}",
+        l.compose_files.join(", ")
+    ));
     o.line(format!(
         "- **Platform:** {}{}",
         l.platform,
@@ -425,8 +455,14 @@ fn live(o: &mut Md, r: &Report) {
         l.ready_poll_ms
     ));
     o.table(&[
-        "Service", "Container", "Health", "Time to ready", "Time to healthy (Docker)",
-        "Memory used / limit", "`/bin/sh` exec", "Processes",
+        "Service",
+        "Container",
+        "Health",
+        "Time to ready",
+        "Time to healthy (Docker)",
+        "Memory used / limit",
+        "`/bin/sh` exec",
+        "Processes",
     ]);
     for sv in &l.services {
         o.line(format!(
@@ -438,7 +474,9 @@ fn live(o: &mut Md, r: &Report) {
             secs(sv.time_to_ready_secs),
             secs(sv.time_to_healthy_secs),
             sv.memory_used_bytes.map(mib).unwrap_or_else(|| "?".into()),
-            sv.memory_limit_bytes.map(mib).unwrap_or_else(|| "none".into()),
+            sv.memory_limit_bytes
+                .map(mib)
+                .unwrap_or_else(|| "none".into()),
             mark(sv.shell_refused),
             // The full answer is in the JSON; the table keeps the verdict.
             if sv.shell_refused {
@@ -485,7 +523,10 @@ fn summary(o: &mut Md, r: &Report) {
     if let (Some(n), Some(h)) = (s.live_services, s.live_services_healthy) {
         o.line(format!("**Live:** {h} of {n} services healthy  "));
     }
-    o.para(format!("**Errors:** {}, **warnings:** {}", s.errors, s.warnings));
+    o.para(format!(
+        "**Errors:** {}, **warnings:** {}",
+        s.errors, s.warnings
+    ));
     if !s.errors_by_check.is_empty() {
         o.table(&["Check", "Errors"]);
         for (c, n) in &s.errors_by_check {

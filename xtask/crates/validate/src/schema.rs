@@ -48,7 +48,11 @@ fn check(root: &Value, s: &Value, v: &Value, at: &str, errors: &mut Vec<String>)
         let name = r.trim_start_matches("#/$defs/");
         return check(root, &root["$defs"][name], v, at, errors);
     }
-    if let Some(options) = s.get("oneOf").or_else(|| s.get("anyOf")).and_then(Value::as_array) {
+    if let Some(options) = s
+        .get("oneOf")
+        .or_else(|| s.get("anyOf"))
+        .and_then(Value::as_array)
+    {
         let fits = options.iter().filter(|o| {
             let mut e = Vec::new();
             check(root, o, v, at, &mut e);

@@ -56,7 +56,11 @@ fn device() -> DeviceProfile {
 }
 
 fn load(name: &str) -> ComposeDoc {
-    let project = Project::read(&[fixtures().join(name)], &fixtures(), &ReadOptions::default());
+    let project = Project::read(
+        &[fixtures().join(name)],
+        &fixtures(),
+        &ReadOptions::default(),
+    );
     project.unwrap().docs.remove(0)
 }
 
@@ -422,15 +426,26 @@ fn merge_key_services_fail_on_the_inherited_defect_at_the_anchor_and_the_merge_l
     assert_eq!(e.line, Some(8), "the line of the anchor that writes it");
     assert_eq!(e.via.len(), 1, "{e}");
     assert_eq!((e.via[0].line, e.via[0].through.as_str()), (12, "<<"));
-    assert!(e.to_string().contains("through << at m02-merge-key-defect.yaml:12"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("through << at m02-merge-key-defect.yaml:12"),
+        "{e}"
+    );
 }
 
 #[test]
 fn one_network_name_declared_twice_with_two_subnets_fails_in_one_file() {
     let all = check(&["n01-network-name-twice.yaml"]);
     // The second declaration's subnet never exists, so its fixed IP is outside the network too.
-    assert!(all.iter().any(|f| f.message.contains("172.22.0.5 is outside")), "{all:#?}");
-    let f: Vec<Finding> = all.into_iter().filter(|f| f.key.as_deref().is_some_and(|k| k.ends_with("ipam.config"))).collect();
+    assert!(
+        all.iter()
+            .any(|f| f.message.contains("172.22.0.5 is outside")),
+        "{all:#?}"
+    );
+    let f: Vec<Finding> = all
+        .into_iter()
+        .filter(|f| f.key.as_deref().is_some_and(|k| k.ends_with("ipam.config")))
+        .collect();
     let e = assert_one(
         &f,
         Check::Network,
@@ -465,7 +480,11 @@ fn an_external_network_no_file_creates_is_an_assumption() {
     let external: Vec<&Finding> = all.iter().filter(|f| f.check == Check::Network).collect();
     assert_eq!(external.len(), 1, "{all:#?}");
     assert_eq!(external[0].severity, Severity::Warning);
-    assert!(external[0].message.contains("lucid_shared"), "{}", external[0]);
+    assert!(
+        external[0].message.contains("lucid_shared"),
+        "{}",
+        external[0]
+    );
     // Created by another file of the deployment: no assumption left.
     let created = "services: {}\nnetworks:\n  mine:\n    name: lucid_shared\n";
     let dir = scratch("external-created");
@@ -478,19 +497,36 @@ fn an_external_network_no_file_creates_is_an_assumption() {
     )
     .unwrap();
     let model = project.deployment(&[0, 1]);
-    let r = lucid_validate::deploy::check(vec![], &model, &project.declarations(&[0, 1], &model.project), &device());
-    assert!(r.findings.iter().all(|f| f.check != Check::Network), "{:#?}", r.findings);
+    let r = lucid_validate::deploy::check(
+        vec![],
+        &model,
+        &project.declarations(&[0, 1], &model.project),
+        &device(),
+    );
+    assert!(
+        r.findings.iter().all(|f| f.check != Check::Network),
+        "{:#?}",
+        r.findings
+    );
 }
 
 /// Bad input: one ComposeFile error naming the file and the line.
 fn bad(name: &str, line: usize, says: &str) {
-    let doc = Project::read(&[fixtures().join("bad").join(name)], &fixtures(), &ReadOptions::default())
-        .unwrap()
-        .docs
-        .remove(0);
+    let doc = Project::read(
+        &[fixtures().join("bad").join(name)],
+        &fixtures(),
+        &ReadOptions::default(),
+    )
+    .unwrap()
+    .docs
+    .remove(0);
     let e = &doc.findings[0];
     assert_eq!(e.check, Check::ComposeFile, "{e}");
-    assert_eq!(e.file.as_deref(), Some(format!("bad/{name}").as_str()), "{e}");
+    assert_eq!(
+        e.file.as_deref(),
+        Some(format!("bad/{name}").as_str()),
+        "{e}"
+    );
     assert_eq!(e.line, Some(line), "{e}");
     assert!(e.message.contains(says), "{e}");
     assert!(doc.tree.is_none());

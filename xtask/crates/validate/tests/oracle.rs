@@ -105,7 +105,11 @@ fn generated_cases() -> Vec<Case> {
         f(&["lucid-dev.yaml"]),
         f(&["lucid-dev.yaml", "lucid-layer1-complete.yaml"]),
         f(&["lucid-dev.yaml", "lucid-layer2-complete.yaml"]),
-        f(&["lucid-dev.yaml", "lucid-layer1-complete.yaml", "lucid-layer2-complete.yaml"]),
+        f(&[
+            "lucid-dev.yaml",
+            "lucid-layer1-complete.yaml",
+            "lucid-layer2-complete.yaml",
+        ]),
     ]
 }
 
@@ -122,7 +126,10 @@ fn oracle(case: &Case) -> Value {
     for f in case.oracle_files.as_ref().unwrap_or(&case.files) {
         cmd.args(["-f", f]);
     }
-    let out = cmd.arg("config").output().expect("docker-compose is installed");
+    let out = cmd
+        .arg("config")
+        .output()
+        .expect("docker-compose is installed");
     assert!(
         out.status.success(),
         "{}: docker-compose config: {}",
@@ -202,7 +209,8 @@ fn from_oracle(s: &Value) -> Compared {
             .map(|(k, v)| (text(k).unwrap(), text(&v["condition"]).unwrap()))
             .collect(),
         memory_limit: bytes(&limits["memory"]).or_else(|| bytes(get("mem_limit"))),
-        memory_reservation: bytes(&reservations["memory"]).or_else(|| bytes(get("mem_reservation"))),
+        memory_reservation: bytes(&reservations["memory"])
+            .or_else(|| bytes(get("mem_reservation"))),
         cpus: text(&limits["cpus"])
             .or_else(|| text(get("cpus")))
             .map(|c| cpus(c.parse().unwrap())),
@@ -238,7 +246,12 @@ fn oracle_port(p: &Value) -> (Option<String>, Option<u16>, u16, String) {
         let parts: Vec<&str> = spec.rsplitn(3, ':').collect();
         return match parts.as_slice() {
             [target] => (None, None, target.parse().unwrap(), proto.into()),
-            [target, published] => (None, Some(published.parse().unwrap()), target.parse().unwrap(), proto.into()),
+            [target, published] => (
+                None,
+                Some(published.parse().unwrap()),
+                target.parse().unwrap(),
+                proto.into(),
+            ),
             [target, published, ip] => (
                 Some(ip.to_string()),
                 published.parse().ok(),
@@ -263,10 +276,16 @@ fn oracle_volume(v: &Value) -> (String, Option<String>, String, bool) {
         return match parts.as_slice() {
             [target] => ("volume".into(), None, target.to_string(), false),
             [source, target, rest @ ..] => (
-                if source.starts_with('/') { "bind" } else { "volume" }.into(),
+                if source.starts_with('/') {
+                    "bind"
+                } else {
+                    "volume"
+                }
+                .into(),
                 Some(source.to_string()),
                 target.to_string(),
-                rest.first().is_some_and(|m| m.split(',').any(|x| x == "ro")),
+                rest.first()
+                    .is_some_and(|m| m.split(',').any(|x| x == "ro")),
             ),
             [] => unreachable!(),
         };
@@ -316,7 +335,14 @@ fn from_model(s: &Service) -> Compared {
         volumes: s
             .volumes
             .iter()
-            .map(|m| (m.kind.clone(), m.source.clone(), m.target.clone(), m.read_only))
+            .map(|m| {
+                (
+                    m.kind.clone(),
+                    m.source.clone(),
+                    m.target.clone(),
+                    m.read_only,
+                )
+            })
             .collect(),
     }
 }
@@ -327,24 +353,36 @@ fn compare(case: &Case) -> Vec<String> {
     let printed = oracle(case);
     let model = model(case);
     let mut diffs = Vec::new();
-    let mut services = printed["services"].as_mapping().cloned().unwrap_or_default();
+    let mut services = printed["services"]
+        .as_mapping()
+        .cloned()
+        .unwrap_or_default();
     // `config` prints every service; `up` starts those of no profile or an active one
     // (compose/service.py `enabled_for_profiles`): the same rule, applied to what it printed.
     services.retain(|_, s| match s["profiles"].as_sequence() {
         None => true,
-        Some(p) => p.iter().filter_map(text).any(|p| case.profiles.contains(&p)),
+        Some(p) => p
+            .iter()
+            .filter_map(text)
+            .any(|p| case.profiles.contains(&p)),
     });
     let theirs: BTreeSet<String> = services.keys().filter_map(text).collect();
     let ours: BTreeSet<String> = model.services.iter().map(|s| s.name.clone()).collect();
     if theirs != ours {
-        diffs.push(format!("{name}: services {theirs:?} (docker-compose) vs {ours:?}"));
+        diffs.push(format!(
+            "{name}: services {theirs:?} (docker-compose) vs {ours:?}"
+        ));
     }
     for (k, v) in &services {
         let service = text(k).unwrap();
-        let Some(mine) = model.service(&service) else { continue };
+        let Some(mine) = model.service(&service) else {
+            continue;
+        };
         let (a, b) = (from_oracle(v), from_model(mine));
         if a != b {
-            diffs.push(format!("{name}: service {service}:\n docker-compose {a:?}\n validate       {b:?}"));
+            diffs.push(format!(
+                "{name}: service {service}:\n docker-compose {a:?}\n validate       {b:?}"
+            ));
         }
     }
     for (k, v) in printed["networks"].as_mapping().into_iter().flatten() {
@@ -352,7 +390,11 @@ fn compare(case: &Case) -> Vec<String> {
         let external = v["external"].as_bool() == Some(true) || v["external"].is_mapping();
         let a = NetworkCompared {
             name: text(&v["name"]).unwrap_or_else(|| {
-                if external { key.clone() } else { format!("{}_{key}", model.project) }
+                if external {
+                    key.clone()
+                } else {
+                    format!("{}_{key}", model.project)
+                }
             }),
             driver: text(&v["driver"]).unwrap_or_else(|| "bridge".into()),
             subnets: v["ipam"]["config"]
@@ -362,13 +404,19 @@ fn compare(case: &Case) -> Vec<String> {
                 .filter_map(|c| text(&c["subnet"]))
                 .collect(),
         };
-        let b = model.networks.iter().find(|n| n.key == key).map(|n| NetworkCompared {
-            name: n.name.clone(),
-            driver: n.driver.clone(),
-            subnets: n.subnets.clone(),
-        });
+        let b = model
+            .networks
+            .iter()
+            .find(|n| n.key == key)
+            .map(|n| NetworkCompared {
+                name: n.name.clone(),
+                driver: n.driver.clone(),
+                subnets: n.subnets.clone(),
+            });
         if Some(&a) != b.as_ref() {
-            diffs.push(format!("{name}: network {key}: docker-compose {a:?} vs {b:?}"));
+            diffs.push(format!(
+                "{name}: network {key}: docker-compose {a:?} vs {b:?}"
+            ));
         }
     }
     diffs
@@ -386,11 +434,28 @@ fn the_model_equals_docker_compose_config_for_every_file_of_the_corpus() {
     let files: usize = std::fs::read_dir(corpus())
         .unwrap()
         .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
-        .filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|e| e == "yaml"))
+        .filter(|f| {
+            f.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "yaml")
+        })
         .count();
-    assert!(files >= 40, "the corpus holds {files} compose files; the oracle needs at least 40");
+    assert!(
+        files >= 40,
+        "the corpus holds {files} compose files; the oracle needs at least 40"
+    );
     cases.extend(generated_cases());
     let diffs: Vec<String> = cases.iter().flat_map(compare).collect();
-    assert!(diffs.is_empty(), "{} case(s) differ:\n{}", diffs.len(), diffs.join("\n"));
-    eprintln!("oracle: {} cases, {files} corpus files + the generated files agree", cases.len());
+    assert!(
+        diffs.is_empty(),
+        "{} case(s) differ:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
+    eprintln!(
+        "oracle: {} cases, {files} corpus files + the generated files agree",
+        cases.len()
+    );
 }

@@ -16,6 +16,9 @@ const SHELL_TOOLS: [&str; 10] = [
     "sh", "bash", "curl", "wget", "nc", "netcat", "netstat", "ss", "busybox", "python3",
 ];
 
+const THROUGH_SHELL: &str =
+    "runs through a shell (CMD-SHELL or a string), which a distroless image does not have";
+
 /// Keys Compose does not know, at the top level and in every service (as written).
 pub fn unknown_keys(file: &FileTree) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -46,10 +49,19 @@ pub fn unknown_keys(file: &FileTree) -> Vec<Finding> {
         }
     }
     if file.root.get("services").is_none() {
-        out.push(Finding::error(Check::ComposeFile, "no services").file(file.file.to_string()).key("services"));
+        out.push(
+            Finding::error(Check::ComposeFile, "no services")
+                .file(file.file.to_string())
+                .key("services"),
+        );
     } else if file.root.get("services").and_then(Node::entries).is_none() {
         let e = file.root.entry("services").expect("present");
-        out.push(finding(Check::ComposeFile, "services", &e.origin(), "services is not a mapping"));
+        out.push(finding(
+            Check::ComposeFile,
+            "services",
+            &e.origin(),
+            "services is not a mapping",
+        ));
     }
     out
 }
@@ -191,9 +203,19 @@ fn credentials(s: &Service) -> Vec<Finding> {
     for (key, node) in strings {
         let text = node.written().unwrap_or_default();
         if url_with_password(text) {
-            out.push(finding(Check::Credentials, &key, &node.origin(), "URL with a literal password"));
+            out.push(finding(
+                Check::Credentials,
+                &key,
+                &node.origin(),
+                "URL with a literal password",
+            ));
         } else if text.starts_with("--password=") || text.starts_with("--pass=") {
-            out.push(finding(Check::Credentials, &key, &node.origin(), "literal password on a command line"));
+            out.push(finding(
+                Check::Credentials,
+                &key,
+                &node.origin(),
+                "literal password on a command line",
+            ));
         }
     }
     if let Some(h) = &s.healthcheck {
@@ -274,7 +296,12 @@ pub fn resolve_image<'a>(s: &Service, images: &'a Images) -> Resolution<'a> {
     if let Some(b) = built {
         let wrong = images.built.iter().any(|x| x.service == *name) && b.service != *name;
         return Resolution {
-            text: format!("built {}:{} ({})", b.repository, b.tag, short(&b.index_digest)),
+            text: format!(
+                "built {}:{} ({})",
+                b.repository,
+                b.tag,
+                short(&b.index_digest)
+            ),
             built: Some(b),
             finding: wrong.then(|| at(format!("service {name} runs the image of {}", b.service))),
         };
@@ -330,8 +357,17 @@ fn healthcheck(s: &Service, built: Option<&BuiltImage>, images: &Images) -> Vec<
         if image_has_one {
             return Vec::new();
         }
-        let origin = s.healthcheck.as_ref().map(|h| h.origin.clone()).unwrap_or_else(|| s.origin.clone());
-        return vec![finding(Check::Healthcheck, &format!("services.{name}.healthcheck"), &origin, "no health check")];
+        let origin = s
+            .healthcheck
+            .as_ref()
+            .map(|h| h.origin.clone())
+            .unwrap_or_else(|| s.origin.clone());
+        return vec![finding(
+            Check::Healthcheck,
+            &format!("services.{name}.healthcheck"),
+            &origin,
+            "no health check",
+        )];
     };
     let test = &h.test;
     // Distroless: built here, or meant to be (the project's repository).
@@ -342,14 +378,16 @@ fn healthcheck(s: &Service, built: Option<&BuiltImage>, images: &Images) -> Vec<
             .is_some_and(|r| r.repository == images.repository);
     let at = |m: String| finding(Check::Healthcheck, &key, &h.origin, m);
     let fail = |m: String| {
-        let severity = if distroless { Severity::Error } else { Severity::Warning };
+        let severity = if distroless {
+            Severity::Error
+        } else {
+            Severity::Warning
+        };
         Finding { severity, ..at(m) }
     };
     match test[0].as_str() {
         "CMD" => {}
-        "CMD-SHELL" => {
-            return vec![fail("runs through a shell (CMD-SHELL or a string), which a distroless image does not have".into())]
-        }
+        "CMD-SHELL" => return vec![fail(THROUGH_SHELL.into())],
         other => return vec![at(format!("test starts with {other:?}, not CMD"))],
     }
     let Some(program) = test.get(1) else {
@@ -358,9 +396,14 @@ fn healthcheck(s: &Service, built: Option<&BuiltImage>, images: &Images) -> Vec<
     let mut out = Vec::new();
     let base = program.rsplit('/').next().unwrap_or(program);
     if SHELL_TOOLS.contains(&base) {
-        out.push(fail(format!("runs {program}, which a distroless image does not have")));
+        out.push(fail(format!(
+            "runs {program}, which a distroless image does not have"
+        )));
     } else if let Some(b) = built.filter(|b| !b.files.contains(program.as_str())) {
-        out.push(at(format!("{program} is not a file of the image {}:{}", b.repository, b.tag)));
+        out.push(at(format!(
+            "{program} is not a file of the image {}:{}",
+            b.repository, b.tag
+        )));
     }
     let mut listening = s.container_ports.clone();
     if let Some(b) = built {
@@ -369,7 +412,9 @@ fn healthcheck(s: &Service, built: Option<&BuiltImage>, images: &Images) -> Vec<
     if !listening.is_empty() {
         for port in probed_ports(&test[1..]) {
             if !listening.contains(&port) {
-                out.push(at(format!("probes port {port}, but the service listens on {listening:?}")));
+                out.push(at(format!(
+                    "probes port {port}, but the service listens on {listening:?}"
+                )));
             }
         }
     }

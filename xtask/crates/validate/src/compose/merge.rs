@@ -97,10 +97,7 @@ fn deep(base: &Node, over: &Node) -> Node {
             Some(b) => deep(b, &e.value),
             None => e.value.clone(),
         };
-        out.set(Entry {
-            value,
-            ..e.clone()
-        });
+        out.set(Entry { value, ..e.clone() });
     }
     out
 }
@@ -130,10 +127,7 @@ fn networks(base: &Node, over: &Node) -> Node {
             Some(b) if e.value.is_null() => b.clone(),
             _ => e.value.clone(),
         };
-        out.set(Entry {
-            value,
-            ..e.clone()
-        });
+        out.set(Entry { value, ..e.clone() });
     }
     out
 }
@@ -189,7 +183,9 @@ pub fn as_map(n: &Node) -> Node {
                 Some((k, v)) => {
                     let written = i.written().and_then(|w| w.split_once('=')).map(|(_, w)| w);
                     let mut node = Node::scalar(v, i.at.clone());
-                    if let (Value::Scalar { written: slot, .. }, Some(w)) = (&mut node.value, written) {
+                    if let (Value::Scalar { written: slot, .. }, Some(w)) =
+                        (&mut node.value, written)
+                    {
                         *slot = (w != v).then(|| w.to_string());
                     }
                     (k, node)
@@ -199,7 +195,10 @@ pub fn as_map(n: &Node) -> Node {
             Some(Entry {
                 key: k.to_string(),
                 key_at: i.at.clone(),
-                value: Node { via: i.via.clone(), ..v },
+                value: Node {
+                    via: i.via.clone(),
+                    ..v
+                },
             })
         })
         .collect();
@@ -237,7 +236,11 @@ fn mount_target(n: &Node) -> String {
             let first = parts.next().unwrap_or("");
             parts.next().unwrap_or(first).to_string()
         }
-        None => n.get("target").and_then(Node::str).unwrap_or("").to_string(),
+        None => n
+            .get("target")
+            .and_then(Node::str)
+            .unwrap_or("")
+            .to_string(),
     }
 }
 

@@ -177,7 +177,10 @@ impl Project {
                 let name = self.project_name(&tree);
                 let model = Model::merge(&[&tree], &name, &self.profiles, &self.reader.env);
                 let mut findings = checks::unknown_keys(&tree);
-                findings.extend(checks::count_claims(&tree, model.services.len() + model.inactive.len()));
+                findings.extend(checks::count_claims(
+                    &tree,
+                    model.services.len() + model.inactive.len(),
+                ));
                 ComposeDoc {
                     path,
                     tree: Some(tree),
@@ -238,7 +241,9 @@ impl Project {
 
     /// Reads a compose file given as text (named `display`, as if in the current directory).
     pub fn parse_text(&self, display: &str, text: &str) -> ComposeDoc {
-        let tree = self.reader.read_text(display, text, &PathBuf::from(display));
+        let tree = self
+            .reader
+            .read_text(display, text, &PathBuf::from(display));
         self.doc_of(display.to_string(), tree)
     }
 }

@@ -165,7 +165,12 @@ pub struct Model {
 
 impl Model {
     /// Merges `files` (in `-f` order) and keeps the services of the `profiles` given.
-    pub fn merge(files: &[&FileTree], project: &str, profiles: &[String], env: &Environment) -> Model {
+    pub fn merge(
+        files: &[&FileTree],
+        project: &str,
+        profiles: &[String],
+        env: &Environment,
+    ) -> Model {
         let mut services: Vec<Entry> = Vec::new();
         let mut networks: Vec<Entry> = Vec::new();
         let mut secrets: Vec<Entry> = Vec::new();
@@ -280,7 +285,12 @@ pub fn project_name(dir: &std::path::Path) -> String {
 }
 
 /// Where a finding about `key` of a value points.
-pub fn finding(check: Check, key: &str, origin: &Origin, message: impl std::fmt::Display) -> Finding {
+pub fn finding(
+    check: Check,
+    key: &str,
+    origin: &Origin,
+    message: impl std::fmt::Display,
+) -> Finding {
     let f = Finding::error(check, message).key(key).at(origin);
     let path: Vec<&str> = key.split('.').collect();
     match (path.first(), path.get(1)) {
@@ -325,7 +335,12 @@ impl Service {
             profiles: strings(v.get("profiles")),
         };
         if v.entries().is_none() {
-            findings.push(finding(Check::ComposeFile, &format!("services.{name}"), &e.origin(), "service is not a mapping"));
+            findings.push(finding(
+                Check::ComposeFile,
+                &format!("services.{name}"),
+                &e.origin(),
+                "service is not a mapping",
+            ));
             return s;
         }
         for var in &s.env {
@@ -367,7 +382,10 @@ fn healthcheck(v: &Node) -> Option<Healthcheck> {
     Some(Healthcheck {
         test,
         disabled,
-        origin: h.get("test").map(Node::origin).unwrap_or_else(|| e.origin()),
+        origin: h
+            .get("test")
+            .map(Node::origin)
+            .unwrap_or_else(|| e.origin()),
     })
 }
 
@@ -493,7 +511,8 @@ fn mount(i: &Node) -> Option<Mount> {
             [s, t, m, ..] => (Some(*s), *t, *m),
             [] => return None,
         };
-        let bind = source.is_some_and(|s| s.starts_with('/') || s.starts_with('.') || s.starts_with('~'));
+        let bind =
+            source.is_some_and(|s| s.starts_with('/') || s.starts_with('.') || s.starts_with('~'));
         return Some(Mount {
             kind: if bind { "bind" } else { "volume" }.into(),
             source: source.map(str::to_string),
@@ -502,7 +521,11 @@ fn mount(i: &Node) -> Option<Mount> {
         });
     }
     Some(Mount {
-        kind: i.get("type").and_then(Node::str).unwrap_or("volume").to_string(),
+        kind: i
+            .get("type")
+            .and_then(Node::str)
+            .unwrap_or("volume")
+            .to_string(),
         source: i.get("source").and_then(Node::str).map(str::to_string),
         target: i.get("target").and_then(Node::str)?.to_string(),
         read_only: i.get("read_only").and_then(Node::bool) == Some(true),
@@ -510,7 +533,13 @@ fn mount(i: &Node) -> Option<Mount> {
 }
 
 fn ports(s: &mut Service, v: &Node, findings: &mut Vec<Finding>) {
-    for (i, p) in v.get("ports").and_then(Node::items).unwrap_or_default().iter().enumerate() {
+    for (i, p) in v
+        .get("ports")
+        .and_then(Node::items)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let key = format!("services.{}.ports[{i}]", s.name);
         let bad = |what: String| finding(Check::HostPorts, &key, &p.origin(), what);
         let (host_ip, host, container, protocol) = match p.str() {
@@ -518,8 +547,14 @@ fn ports(s: &mut Service, v: &Node, findings: &mut Vec<Finding>) {
             None => (
                 p.get("host_ip").and_then(Node::str).map(str::to_string),
                 p.get("published").and_then(Node::str).map(str::to_string),
-                p.get("target").and_then(Node::str).unwrap_or_default().to_string(),
-                p.get("protocol").and_then(Node::str).unwrap_or("tcp").to_string(),
+                p.get("target")
+                    .and_then(Node::str)
+                    .unwrap_or_default()
+                    .to_string(),
+                p.get("protocol")
+                    .and_then(Node::str)
+                    .unwrap_or("tcp")
+                    .to_string(),
             ),
         };
         let Some(targets) = expand_range(&container) else {
@@ -597,26 +632,40 @@ fn resources(s: &mut Service, v: &Node, findings: &mut Vec<Finding>) {
     let pick = |section: &str, field: &str, legacy: &str| -> Option<(String, &Entry)> {
         res.and_then(|r| r.get(section))
             .and_then(|l| l.entry(field))
-            .map(|e| (format!("services.{name}.deploy.resources.{section}.{field}"), e))
-            .or_else(|| v.entry(legacy).map(|e| (format!("services.{name}.{legacy}"), e)))
+            .map(|e| {
+                (
+                    format!("services.{name}.deploy.resources.{section}.{field}"),
+                    e,
+                )
+            })
+            .or_else(|| {
+                v.entry(legacy)
+                    .map(|e| (format!("services.{name}.{legacy}"), e))
+            })
     };
     let mut number = |field: Option<(String, &Entry)>, bytes: bool| -> Option<f64> {
         let (key, e) = field?;
         let text = e.value.str()?;
         let parsed = if bytes {
-            parse_bytes(text).map(|b| b as f64).map_err(|e| e.to_string())
+            parse_bytes(text)
+                .map(|b| b as f64)
+                .map_err(|e| e.to_string())
         } else {
-            text.parse::<f64>().map_err(|_| format!("{text:?} is not a number of CPUs"))
+            text.parse::<f64>()
+                .map_err(|_| format!("{text:?} is not a number of CPUs"))
         };
         parsed
             .map_err(|m| findings.push(finding(Check::Resources, &key, &e.origin(), m)))
             .ok()
     };
     s.memory_limit = number(pick("limits", "memory", "mem_limit"), true).map(|b| b as u64);
-    s.memory_reservation = number(pick("reservations", "memory", "mem_reservation"), true).map(|b| b as u64);
+    s.memory_reservation =
+        number(pick("reservations", "memory", "mem_reservation"), true).map(|b| b as u64);
     s.cpus = number(pick("limits", "cpus", "cpus"), false);
     s.cpu_reservation = number(pick("reservations", "cpus", "cpu_reservation"), false);
-    let shares = v.entry("cpu_shares").map(|e| (format!("services.{name}.cpu_shares"), e));
+    let shares = v
+        .entry("cpu_shares")
+        .map(|e| (format!("services.{name}.cpu_shares"), e));
     s.cpu_shares = number(shares, false).map(|c| c as u64);
     // Outside Swarm, Docker has no CPU reservation; compose 1.29 drops `reservations.cpus`.
     // The generator therefore expresses it as `cpu_shares` (1024 = one CPU's weight).

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// Sections that are interpolated (keys stay as written; `x-*` extensions are not read).
-const INTERPOLATED: [&str; 6] = ["services", "networks", "volumes", "secrets", "configs", "include"];
+const INTERPOLATED: [&str; 6] = [
+    "services", "networks", "volumes", "secrets", "configs", "include",
+];
 /// Sections `include` adds to the including file.
 const RESOURCES: [&str; 5] = ["services", "networks", "volumes", "secrets", "configs"];
 
@@ -91,7 +93,13 @@ impl Reader {
 
     /// Reads a file's `text` (named `file`; `path` locates what it includes and extends).
     pub fn read_text(&self, file: &str, text: &str, path: &Path) -> Result<FileTree, ReadError> {
-        self.read_source(file.into(), text.to_string(), path, &self.project_dir, &mut Vec::new())
+        self.read_source(
+            file.into(),
+            text.to_string(),
+            path,
+            &self.project_dir,
+            &mut Vec::new(),
+        )
     }
 
     fn read_source(
@@ -137,7 +145,12 @@ impl Reader {
     }
 
     /// `include: [path | {path: …}]`: every resource of the included files joins this one.
-    fn include(&self, root: &mut Node, path: &Path, chain: &mut Vec<PathBuf>) -> Result<(), ReadError> {
+    fn include(
+        &self,
+        root: &mut Node,
+        path: &Path,
+        chain: &mut Vec<PathBuf>,
+    ) -> Result<(), ReadError> {
         let Some(entry) = root.remove("include") else {
             return Ok(());
         };
@@ -170,7 +183,12 @@ impl Reader {
     }
 
     /// Resolves `extends` of every service of `root` (the file at `path`).
-    fn extends(&self, root: &mut Node, path: &Path, chain: &mut Vec<String>) -> Result<(), ReadError> {
+    fn extends(
+        &self,
+        root: &mut Node,
+        path: &Path,
+        chain: &mut Vec<String>,
+    ) -> Result<(), ReadError> {
         let names: Vec<String> = root
             .get("services")
             .and_then(Node::entries)
@@ -191,7 +209,13 @@ impl Reader {
     }
 
     /// Service `name` of `root` with its `extends` resolved (recursively).
-    fn extended(&self, root: &Node, path: &Path, name: &str, chain: &mut Vec<String>) -> Result<Node, ReadError> {
+    fn extended(
+        &self,
+        root: &Node,
+        path: &Path,
+        name: &str,
+        chain: &mut Vec<String>,
+    ) -> Result<Node, ReadError> {
         let file = self.display(path);
         let service = root
             .get("services")
@@ -217,7 +241,10 @@ impl Reader {
             (Value::Scalar { .. }, _) => (ext.value.str().unwrap_or_default().to_string(), None),
             (_, Some(s)) => (
                 s.str().unwrap_or_default().to_string(),
-                ext.value.get("file").and_then(Node::str).map(str::to_string),
+                ext.value
+                    .get("file")
+                    .and_then(Node::str)
+                    .map(str::to_string),
             ),
             _ => return Err(ReadError::at(&ext.key_at, "extends needs a service")),
         };
@@ -228,7 +255,13 @@ impl Reader {
                 self.extended_in(&other, &base_name, &ext.key_at, chain)
             }
         }
-        .map_err(|e| if e.line.is_none() { ReadError::at(&ext.key_at, e.message) } else { e })?;
+        .map_err(|e| {
+            if e.line.is_none() {
+                ReadError::at(&ext.key_at, e.message)
+            } else {
+                e
+            }
+        })?;
         chain.pop();
         let via = Via {
             at: ext.key_at.clone(),
@@ -236,21 +269,26 @@ impl Reader {
         };
         let mut local = service.clone();
         local.remove("extends");
-        let mut base = base.inherited(&via);
-        // The base's own identity-bound keys are not inherited (docker-compose 1.29).
-        for key in ["container_name"] {
-            base.remove(key);
-        }
-        Ok(merge::service(&base, &local))
+        Ok(merge::service(&base.inherited(&via), &local))
     }
 
     /// Service `name` of the file `path` (read on its own: its relative paths are its own).
-    fn extended_in(&self, path: &Path, name: &str, at: &Loc, chain: &mut Vec<String>) -> Result<Node, ReadError> {
+    fn extended_in(
+        &self,
+        path: &Path,
+        name: &str,
+        at: &Loc,
+        chain: &mut Vec<String>,
+    ) -> Result<Node, ReadError> {
         if !path.is_file() {
-            return Err(ReadError::at(at, format!("extends file {}: no such file", self.display(path))));
+            return Err(ReadError::at(
+                at,
+                format!("extends file {}: no such file", self.display(path)),
+            ));
         }
         let file = self.display(path);
-        let text = std::fs::read_to_string(path).map_err(|e| ReadError::at(at, format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ReadError::at(at, format!("{}: {e}", path.display())))?;
         let mut root = self.parse(&file, &text)?;
         if let Some(services) = root.get_mut("services") {
             self.env
@@ -284,7 +322,9 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Adds the services, networks, volumes, secrets and configs of `from` to `root`.
 fn add_resources(root: &mut Node, from: &Node, include_at: &Loc) -> Result<(), ReadError> {
     for section in RESOURCES {
-        let Some(add) = from.entry(section) else { continue };
+        let Some(add) = from.entry(section) else {
+            continue;
+        };
         if root.get(section).is_none() {
             root.set(add.clone());
             continue;
@@ -334,7 +374,9 @@ fn absolute_paths(root: &mut Node, dir: &Path) {
         if let Some(Value::Map(items)) = root.get_mut(section).map(|s| &mut s.value) {
             for i in items {
                 if let Some(f) = i.value.get_mut("file") {
-                    rewrite_scalars(f, &|p| Some(normalize(&dir.join(p))).filter(|_| !p.starts_with('/')));
+                    rewrite_scalars(f, &|p| {
+                        Some(normalize(&dir.join(p))).filter(|_| !p.starts_with('/'))
+                    });
                 }
             }
         }

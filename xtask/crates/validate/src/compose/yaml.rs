@@ -431,7 +431,8 @@ mod tests {
 
     #[test]
     fn merge_keys_add_what_the_mapping_does_not_write_and_remember_the_merge_line() {
-        let n = doc("x: &a\n  image: one\n  restart: always\ns:\n  <<: *a\n  image: two\n").unwrap();
+        let n =
+            doc("x: &a\n  image: one\n  restart: always\ns:\n  <<: *a\n  image: two\n").unwrap();
         let s = n.get("s").unwrap();
         assert_eq!(s.get("image").unwrap().str(), Some("two"));
         let restart = s.entry("restart").unwrap();

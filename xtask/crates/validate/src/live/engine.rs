@@ -65,7 +65,9 @@ pub fn try_shell(id: &str) -> (String, bool) {
 /// Memory a container uses as `docker stats` counts it: cgroup usage less the inactive page
 /// cache (cgroup v1 `total_inactive_file`, v2 `inactive_file`).
 pub fn memory_used(id: &str) -> Result<u64> {
-    let stats = get(&format!("/containers/{id}/stats?stream=false&one-shot=true"))?;
+    let stats = get(&format!(
+        "/containers/{id}/stats?stream=false&one-shot=true"
+    ))?;
     let m = &stats["memory_stats"];
     let usage = m["usage"]
         .as_u64()

@@ -77,7 +77,10 @@ pub fn measure(
             let _ = up.wait();
             report.findings.push(Finding::error(
                 Check::Live,
-                format!("docker-compose up did not finish within {} s", timeout.as_secs()),
+                format!(
+                    "docker-compose up did not finish within {} s",
+                    timeout.as_secs()
+                ),
             ));
         }
     }
@@ -106,7 +109,10 @@ pub fn measure(
 /// Starts watching the project's containers that run and are not watched yet.
 fn discover(project: &str, watched: &mut Vec<Watched>, stop: &Arc<AtomicBool>) -> Result<()> {
     let filter = format!(r#"{{"label":["com.docker.compose.project={project}"]}}"#);
-    let list = engine::get(&format!("/containers/json?all=1&filters={}", query_value(&filter)))?;
+    let list = engine::get(&format!(
+        "/containers/json?all=1&filters={}",
+        query_value(&filter)
+    ))?;
     for c in list.as_array().into_iter().flatten() {
         let (Some(id), Some(service)) = (
             c["Id"].as_str(),
@@ -118,7 +124,9 @@ fn discover(project: &str, watched: &mut Vec<Watched>, stop: &Arc<AtomicBool>) -
             continue;
         }
         let state = engine::get(&format!("/containers/{id}/json"))?;
-        let started = state["State"]["StartedAt"].as_str().and_then(engine::parse_time);
+        let started = state["State"]["StartedAt"]
+            .as_str()
+            .and_then(engine::parse_time);
         let ready = ready_address(&state).map(|addr| {
             let stop = stop.clone();
             std::thread::spawn(move || poll_ready(addr, &stop))
@@ -219,7 +227,9 @@ fn facts(
         findings.push(f(format!("{name} is {health}")));
     }
     if !refused {
-        findings.push(f(format!("{name}: no proof that /bin/sh is absent: {shell_exec}")));
+        findings.push(f(format!(
+            "{name}: no proof that /bin/sh is absent: {shell_exec}"
+        )));
     }
     if let Some(n) = processes.filter(|n| *n >= MAX_PROCESSES) {
         findings.push(f(format!(
@@ -241,7 +251,13 @@ fn facts(
 }
 
 /// `docker-compose <args> <extra>` started in the background, its output in `log`.
-pub fn spawn(compose: &str, args: &[String], env: &[(String, String)], extra: &[&str], log: &std::path::Path) -> Result<Child> {
+pub fn spawn(
+    compose: &str,
+    args: &[String],
+    env: &[(String, String)],
+    extra: &[&str],
+    log: &std::path::Path,
+) -> Result<Child> {
     let out = std::fs::File::create(log).with_context(|| log.display().to_string())?;
     Command::new(compose)
         .args(args)

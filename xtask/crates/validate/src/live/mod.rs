@@ -94,7 +94,7 @@ pub fn run(input: &LiveInput) -> LiveReport {
     for f in input.files {
         args.extend(["-f".into(), f.display().to_string()]);
     }
-    let result = prepare(input, &mut report, &mut args).and_then(|(env, expected)| {
+    let result = prepare(input, &mut report, &mut args).and_then(|Prepared { env, expected }| {
         // Under qemu every service starts several times slower.
         let timeout = Duration::from_secs(if emulated { 900 } else { 300 });
         let log = input.scratch.join("up.log");
@@ -133,13 +133,16 @@ pub fn run(input: &LiveInput) -> LiveReport {
     report
 }
 
-/// Directories, secrets, images and overrides; returns the environment for docker-compose and
-/// the services expected to run.
-fn prepare(
-    input: &LiveInput,
-    report: &mut LiveReport,
-    args: &mut Vec<String>,
-) -> Result<(Vec<(String, String)>, Vec<String>)> {
+/// What the run is prepared with.
+struct Prepared {
+    /// The environment docker-compose gets (data and secrets directories).
+    env: Vec<(String, String)>,
+    /// The services expected to run.
+    expected: Vec<String>,
+}
+
+/// Directories, secrets, images and overrides.
+fn prepare(input: &LiveInput, report: &mut LiveReport, args: &mut Vec<String>) -> Result<Prepared> {
     let _ = std::fs::remove_dir_all(&input.scratch);
     let data = input.scratch.join("data");
     let secrets = input.scratch.join("secrets");
@@ -148,16 +151,20 @@ fn prepare(
     }
     let env = vec![
         ("LUCID_DATA_ROOT".to_string(), data.display().to_string()),
-        ("LUCID_SECRETS_DIR".to_string(), secrets.display().to_string()),
+        (
+            "LUCID_SECRETS_DIR".to_string(),
+            secrets.display().to_string(),
+        ),
     ];
     let read = ReadOptions {
         vars: env.clone(),
         ..input.read.clone()
     };
     let project = compose::Project::read(input.files, input.root, &read)?;
-    let unreadable = project.docs.iter().flat_map(|d| &d.findings).find(|f| {
-        f.check == Check::ComposeFile && f.severity == crate::report::Severity::Error
-    });
+    let unreadable =
+        project.docs.iter().flat_map(|d| &d.findings).find(|f| {
+            f.check == Check::ComposeFile && f.severity == crate::report::Severity::Error
+        });
     if let Some(f) = unreadable {
         bail!("{f}");
     }
@@ -182,7 +189,7 @@ fn prepare(
     }
     prune_replaced(input.source)?;
     let expected = model.services.iter().map(|s| s.name.clone()).collect();
-    Ok((env, expected))
+    Ok(Prepared { env, expected })
 }
 
 /// Loads the built image of every service; returns the override lines for digest-pinned ones.
@@ -292,11 +299,16 @@ fn prepare_mounts(model: &Model, scratch: &Path) -> Result<()> {
                 continue;
             };
             std::fs::create_dir_all(source).with_context(|| source.to_string())?;
-            std::os::unix::fs::chown(source, uid, gid).with_context(|| format!("chown {source}"))?;
+            std::os::unix::fs::chown(source, uid, gid)
+                .with_context(|| format!("chown {source}"))?;
         }
     }
     for secret in &model.secrets {
-        let Some(path) = secret.file.as_ref().filter(|p| Path::new(p).starts_with(scratch)) else {
+        let Some(path) = secret
+            .file
+            .as_ref()
+            .filter(|p| Path::new(p).starts_with(scratch))
+        else {
             continue;
         };
         if let Some(dir) = Path::new(path).parent() {
