@@ -13,25 +13,30 @@
 //!   from the layers (present, executable, an ELF whose `e_machine` is the platform's — 183
 //!   aarch64, 62 x86-64 — with no `PT_INTERP`), no shell, package manager or setuid file in any
 //!   layer, no file that looks like a secret, the required OCI labels.
-//! * Per compose file ([`compose`]), for generated and user-given files alike: the ten defect
-//!   classes of the catalog (see [`report::Check`]), each finding naming the file, the service,
-//!   the key path and, when found, the line.
-//! * Per deployment ([`deploy`]), across the files deployed together: host ports, one subnet per
-//!   network name, fixed IPs inside their subnet and unique, `depends_on` targets, memory and
-//!   CPU sums against the device profile (`[workspace.metadata.lucid.device]`).
+//! * Per compose file ([`compose`]), for generated and user-given files alike, read as Docker
+//!   Compose reads them (anchors and merge keys, interpolation, `extends`, `include`, profiles)
+//!   into one model: the ten defect classes of the catalog (see [`report::Check`]), each
+//!   finding naming the file, the service, the key path and the line the value is written on
+//!   (for an inherited value, also the `<<`/`extends` line).
+//! * Per deployment ([`deploy`]), on the files deployed together merged with Compose's
+//!   override rules: host ports, one configuration per Docker network name, external networks,
+//!   fixed IPs inside their subnet and unique, `depends_on` targets, memory and CPU sums
+//!   against the device profile (`[workspace.metadata.lucid.device]`).
 //!   The generated files form four deployments: `docker-compose.yaml` alone, and
 //!   `lucid-dev.yaml` with `lucid-layer1-complete.yaml`, with `lucid-layer2-complete.yaml`, and
 //!   with both. Files given with `--compose` form **one** deployment together.
-//! * `--live` ([`live`]): loads the images into the Docker engine, starts the stack with
-//!   docker-compose, records each service's time to healthy, proves `/bin/sh` cannot be
-//!   executed in any container, counts processes through the engine's API, and removes it all.
+//! * `--live` ([`live`]): loads one platform's images into the Docker engine (arm64 runs under
+//!   qemu), starts the stack with docker-compose, measures each service's time to ready (its
+//!   `/ready` polled from the host) beside Docker's time to healthy and its memory once the
+//!   stack settled, proves `/bin/sh` cannot be executed in any container, counts processes
+//!   through the engine's API, and removes it all.
 //!
 //! # The JSON report
 //!
 //! `images/validation-report.json` is the [`report::Report`] struct serialised with serde; the
 //! Markdown report is rendered from that struct ([`markdown::render`]) and holds the same facts.
 //! Its JSON Schema (draft 2020-12) is `images/validation-report.schema.json`, generated from
-//! [`schema::schema`] and checked by a test. In short:
+//! [`schema::schema`] (derived from the report types) and checked by a test. In short:
 //!
 //! | field | meaning |
 //! |---|---|
@@ -42,10 +47,10 @@
 //! | `images[]` | per service: `reference`, `index_digest`, `platforms[]` (measured facts per platform), `findings[]` |
 //! | `compose_files[]` | per file: `service_count` (counted), `services[]`, `networks[]`, `findings[]` |
 //! | `deployments[]` | per group of files: sums, host ports, `findings[]` |
-//! | `live` | only with `--live`: per service time to healthy, shell refusal, process count |
+//! | `live` | only with `--live`: platform, per service time to ready and to healthy, memory used, shell refusal, process count |
 //! | `summary` | counts derived from the lists above; `passed` is false when any finding is an error |
 //!
-//! A finding is `{severity, check, file?, service?, key?, line?, message}`; `check` is one of
+//! A finding is `{severity, check, file?, service?, key?, line?, via?, message}`; `check` is one of
 //! the kebab-case names of [`report::Check`].
 
 use anyhow::{Context, Result};
