@@ -49,10 +49,11 @@ pub fn measure(
     let mut watched: Vec<Watched> = Vec::new();
     let mut up_status = None;
     loop {
-        discover(project, &mut watched, &stop)?;
+        // `up` first: once it has finished, every container it starts is there to discover.
         if up_status.is_none() {
             up_status = up.try_wait().context("docker-compose up")?;
         }
+        discover(project, &mut watched, &stop)?;
         let healths: Vec<String> = watched.iter().map(|w| health(&w.id)).collect();
         let all_healthy = !watched.is_empty() && healths.iter().all(|h| h == "healthy");
         if up_status.is_some() && all_healthy {
