@@ -33,8 +33,8 @@ struct Watched {
     service: String,
     id: String,
     started: Option<f64>,
-    /// The `/ready` poller: the host time of the first `200`, if any.
-    ready: Option<JoinHandle<Option<f64>>>,
+    /// The `/ready` poller: the host time of the first `200`, or the last answer.
+    ready: Option<JoinHandle<Result<f64, String>>>,
 }
 
 /// Runs `up -d` through `compose` and measures the containers it starts.
@@ -94,7 +94,20 @@ pub fn measure(
     }
     stop.store(true, Ordering::Relaxed);
     for w in watched {
-        let ready_at = w.ready.and_then(|h| h.join().ok()).flatten();
+        let ready_at = match w.ready.map(|h| h.join()) {
+            Some(Ok(Ok(t))) => Some(t),
+            Some(Ok(Err(last))) => {
+                report.findings.push(
+                    Finding::warning(
+                        Check::Live,
+                        format!("GET /ready never answered 200 while the stack ran (last: {last})"),
+                    )
+                    .service(w.service.clone()),
+                );
+                None
+            }
+            _ => None,
+        };
         let service = facts(&w.service, &w.id, w.started, ready_at, &mut report.findings)?;
         report.services.push(service);
     }
@@ -159,31 +172,37 @@ fn ready_address(state: &Value) -> Option<SocketAddr> {
     format!("{ip}:{port}").parse().ok()
 }
 
-/// Polls `GET /ready` every [`READY_POLL`] until it answers 200 (the host time then) or `stop`.
-fn poll_ready(addr: SocketAddr, stop: &AtomicBool) -> Option<f64> {
+/// Polls `GET /ready` every [`READY_POLL`] until it answers 200 (the host time then) or `stop`
+/// (the last answer then).
+fn poll_ready(addr: SocketAddr, stop: &AtomicBool) -> Result<f64, String> {
+    let mut last = "no answer".to_string();
     while !stop.load(Ordering::Relaxed) {
         let attempt = Instant::now();
-        if answers_ready(addr) {
-            return SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .ok()
-                .map(|d| d.as_secs_f64());
+        match ready_status(addr) {
+            Ok(200) => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH);
+                return now.map(|d| d.as_secs_f64()).map_err(|e| e.to_string());
+            }
+            Ok(status) => last = format!("HTTP {status}"),
+            Err(e) => last = e,
         }
         std::thread::sleep(READY_POLL.saturating_sub(attempt.elapsed()));
     }
-    None
+    Err(last)
 }
 
-fn answers_ready(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, READY_POLL) else {
-        return false;
-    };
+/// The status `GET /ready` answers.
+fn ready_status(addr: SocketAddr) -> Result<u16, String> {
+    let mut s = TcpStream::connect_timeout(&addr, READY_POLL).map_err(|e| e.to_string())?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if write!(s, "GET /ready HTTP/1.0\r\nHost: {addr}\r\n\r\n").is_err() {
-        return false;
-    }
+    write!(s, "GET /ready HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(|e| e.to_string())?;
     let mut head = [0u8; 12];
-    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.") && &head[9..12] == b"200"
+    s.read_exact(&mut head).map_err(|e| e.to_string())?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|_| head.starts_with(b"HTTP/1."))
+        .ok_or_else(|| format!("not HTTP: {:?}", String::from_utf8_lossy(&head)))
 }
 
 fn health(id: &str) -> String {
