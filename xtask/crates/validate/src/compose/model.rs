@@ -4,7 +4,7 @@
 use super::interpolate::Environment;
 use super::merge;
 use super::read::{section, FileTree};
-use super::yaml::{Entry, Loc, Node, Origin};
+use super::yaml::{Entry, Node, Origin};
 use crate::report::{Check, Finding};
 use lucid_catalog::parse_bytes;
 use std::collections::BTreeSet;
@@ -671,16 +671,5 @@ fn resources(s: &mut Service, v: &Node, findings: &mut Vec<Finding>) {
     // The generator therefore expresses it as `cpu_shares` (1024 = one CPU's weight).
     if s.cpu_reservation.is_none() {
         s.cpu_reservation = s.cpu_shares.map(|c| c as f64 / 1024.0);
-    }
-}
-
-/// An origin for things no line stands for (a whole file).
-pub fn file_origin(file: &str) -> Origin {
-    Origin {
-        at: Loc {
-            file: file.into(),
-            line: 0,
-        },
-        via: Vec::new(),
     }
 }
