@@ -556,3 +556,48 @@ fn an_include_of_a_missing_file_is_an_error_at_its_line() {
 fn an_unset_required_variable_is_an_error_at_its_line() {
     bad("required-unset.yaml", 5, "the token file is needed");
 }
+
+#[test]
+fn an_unset_variable_without_default_is_one_warning_where_it_is_first_used() {
+    let dir = scratch("unset-variable");
+    let text = "services:\n  a:\n    image: x/a:${LUCID_T_NEVER_SET}\n  b:\n    image: x/b:${LUCID_T_NEVER_SET}\n";
+    std::fs::write(dir.join("c.yaml"), text).unwrap();
+    let project = Project::read(&[dir.join("c.yaml")], &dir, &ReadOptions::default()).unwrap();
+    let warnings: Vec<&Finding> = project.docs[0]
+        .findings
+        .iter()
+        .filter(|f| f.message.contains("LUCID_T_NEVER_SET"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0].severity, Severity::Warning);
+    assert_eq!(warnings[0].line, Some(3));
+}
+
+#[test]
+fn depends_on_a_service_of_an_inactive_profile_says_so() {
+    let dir = scratch("inactive-profile");
+    let text = "services:\n  a:\n    image: x/a:1\n    depends_on: [debug]\n  debug:\n    image: x/d:1\n    profiles: [debug]\n";
+    std::fs::write(dir.join("c.yaml"), text).unwrap();
+    let read = |profiles: Vec<String>| {
+        let opts = ReadOptions {
+            profiles,
+            ..ReadOptions::default()
+        };
+        let project = Project::read(&[dir.join("c.yaml")], &dir, &opts).unwrap();
+        let model = project.deployment(&[0]);
+        let r = lucid_validate::deploy::check(vec![], &model, &[], &device());
+        r.findings
+            .into_iter()
+            .filter(|f| f.check == Check::DependsOn)
+            .collect::<Vec<_>>()
+    };
+    let f = read(Vec::new());
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert!(
+        f[0].message.contains("whose profiles are not active"),
+        "{}",
+        f[0]
+    );
+    assert_eq!(f[0].line, Some(4));
+    assert!(read(vec!["debug".into()]).is_empty());
+}
