@@ -17,7 +17,7 @@ pub mod measure;
 
 use crate::compose::{self, model::Model, ReadOptions};
 use crate::image::BuiltImage;
-use crate::report::{Check, Finding, LiveReport};
+use crate::report::{Check, Finding, LiveReport, Severity};
 use anyhow::{bail, Context, Result};
 use lucid_catalog::{ImageRef, Platform};
 use std::io::Read;
@@ -100,7 +100,11 @@ pub fn run(input: &LiveInput) -> LiveReport {
         let log = input.scratch.join("up.log");
         let outcome = measure::spawn(COMPOSE, &args, &env, &["up", "-d", "--no-build"], &log)
             .and_then(|up| measure::measure(PROJECT, up, &mut report, timeout));
-        if outcome.is_err() || !report.findings.is_empty() {
+        let failed = report
+            .findings
+            .iter()
+            .any(|f| f.severity == Severity::Error);
+        if outcome.is_err() || failed {
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(5).collect();
             if !tail.is_empty() {
@@ -161,10 +165,11 @@ fn prepare(input: &LiveInput, report: &mut LiveReport, args: &mut Vec<String>) -
         ..input.read.clone()
     };
     let project = compose::Project::read(input.files, input.root, &read)?;
-    let unreadable =
-        project.docs.iter().flat_map(|d| &d.findings).find(|f| {
-            f.check == Check::ComposeFile && f.severity == crate::report::Severity::Error
-        });
+    let unreadable = project
+        .docs
+        .iter()
+        .flat_map(|d| &d.findings)
+        .find(|f| f.check == Check::ComposeFile && f.severity == Severity::Error);
     if let Some(f) = unreadable {
         bail!("{f}");
     }
