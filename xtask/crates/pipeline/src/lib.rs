@@ -19,5 +19,6 @@ pub mod preflight;
 pub mod publish;
 pub mod release;
 pub mod stamp;
+pub mod validate;
 
 pub use context::{Context, Event, Task};

@@ -362,8 +362,7 @@ fn validate(
 ) -> Result<Validation> {
     let mut staged = ws.clone();
     staged.root = stage.to_path_buf();
-    let mut opts = lucid_validate::Options::defaults(&ws.root);
-    opts.oci_layout = ctx.oci_layout();
+    let mut opts = crate::validate::options(ctx);
     opts.build_manifest = Some(stage.join(RELEASE_MANIFEST));
     if preflight::reads_back_from_registry(registry) {
         opts.registry = Some(registry.host.clone());
@@ -371,11 +370,6 @@ fn validate(
     let report = lucid_validate::validate(&staged, &opts);
     let images = stage.join("images");
     lucid_validate::write(&report, &images)?;
-    std::fs::write(
-        images.join("validation-report.schema.json"),
-        lucid_validate::schema::schema_text(),
-    )
-    .context("writing the validation report schema")?;
     let s = &report.summary;
     if !report.passed() {
         for f in report.findings() {
