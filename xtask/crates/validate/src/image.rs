@@ -88,7 +88,7 @@ pub struct LayerScan {
 
 /// Facts of the images that the compose checks use (files present, ports announced).
 #[derive(Debug, Clone, Default)]
-pub struct BuiltImage {
+pub struct InspectedImage {
     pub service: String,
     pub repository: String,
     pub tag: String,
@@ -136,7 +136,7 @@ pub struct Inspection {
     /// Findings about the image as a whole (unreadable index, platform missing…).
     pub findings: Vec<Finding>,
     /// What the compose checks need; `None` when no platform could be read.
-    pub built: Option<BuiltImage>,
+    pub built: Option<InspectedImage>,
     pub index_digest: Option<String>,
 }
 
@@ -157,7 +157,7 @@ pub struct Inspector {
     cache: HashMap<String, std::rc::Rc<LayerScan>>,
 }
 
-impl BuiltImage {
+impl InspectedImage {
     /// True when `tag` names this image.
     pub fn answers_to(&self, tag: &str) -> bool {
         self.tag == tag || self.aliases.iter().any(|a| a == tag)
@@ -199,12 +199,12 @@ impl Inspector {
             )));
         }
         let mut reports = Vec::new();
-        let mut built = BuiltImage {
+        let mut built = InspectedImage {
             service: service.into(),
             repository: repository.into(),
             tag: tag.into(),
             index_digest: index_digest.clone(),
-            ..BuiltImage::default()
+            ..InspectedImage::default()
         };
         let mut first = true;
         for platform in platforms {

@@ -114,7 +114,7 @@ pub struct Inspected {
     pub source: String,
     pub source_findings: Vec<Finding>,
     pub images: Vec<ImageReport>,
-    pub built: Vec<image::BuiltImage>,
+    pub built: Vec<image::InspectedImage>,
 }
 
 /// Inspects the image of every service of the catalog.

@@ -7,7 +7,7 @@ use super::model::{finding, Service};
 use super::read::{section, FileTree};
 use super::yaml::{Node, Value};
 use super::Images;
-use crate::image::BuiltImage;
+use crate::image::InspectedImage;
 use crate::report::{Check, Finding, Severity};
 use lucid_catalog::reference::short_digest;
 use lucid_catalog::ImageRef;
@@ -257,7 +257,7 @@ fn walk_strings<'a>(v: &'a Node, key: &str, out: &mut Vec<(String, &'a Node)>) {
 pub struct Resolution<'a> {
     /// `built <ref>`, `external, pinned by digest`, or why it does not resolve.
     pub text: String,
-    pub built: Option<&'a BuiltImage>,
+    pub built: Option<&'a InspectedImage>,
     pub finding: Option<Finding>,
 }
 
@@ -342,7 +342,7 @@ pub fn resolve_image<'a>(s: &Service, images: &'a Images) -> Resolution<'a> {
     }
 }
 
-fn healthcheck(s: &Service, built: Option<&BuiltImage>, images: &Images) -> Vec<Finding> {
+fn healthcheck(s: &Service, built: Option<&InspectedImage>, images: &Images) -> Vec<Finding> {
     let name = &s.name;
     let key = format!("services.{name}.healthcheck.test");
     let image_has_one = built.is_some_and(|b| b.has_healthcheck);

@@ -16,7 +16,7 @@ pub mod model;
 pub mod read;
 pub mod yaml;
 
-use crate::image::BuiltImage;
+use crate::image::InspectedImage;
 use crate::report::{Check, ComposeFileReport, ComposeServiceReport, Finding, NetworkReport};
 use anyhow::Result;
 use interpolate::Environment;
@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 pub struct Images {
     /// Repository path of the built images (`pickme/lucid`): references into it must resolve.
     pub repository: String,
-    pub built: Vec<BuiltImage>,
+    pub built: Vec<InspectedImage>,
     /// Images not built here but expected (MongoDB), pinned by digest.
     pub external: Vec<ImageRef>,
 }

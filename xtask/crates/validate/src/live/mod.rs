@@ -16,7 +16,7 @@ mod engine;
 pub mod measure;
 
 use crate::compose::{self, model::Model, ReadOptions};
-use crate::image::BuiltImage;
+use crate::image::InspectedImage;
 use crate::report::{Check, Finding, LiveReport, Severity};
 use anyhow::{bail, Context, Result};
 use lucid_catalog::{ImageRef, Platform};
@@ -42,7 +42,7 @@ pub struct Standin {
 pub struct LiveInput<'a> {
     pub root: &'a Path,
     pub layout: &'a Path,
-    pub built: &'a [BuiltImage],
+    pub built: &'a [InspectedImage],
     /// Compose files to start, in `-f` order.
     pub files: &'a [PathBuf],
     /// How they are read (env file, profiles), as for the checks.
