@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
+pub mod attack;
+
 /// A scratch directory path `<tmp>/<name>-<pid>`, ready to be a `*_DATA_DIR` value. Whatever an
 /// earlier run left there is removed; the directory itself is not created, because services
 /// create their data directories at start and tests should see them do it.
