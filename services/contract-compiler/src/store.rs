@@ -2,7 +2,7 @@
 //! written once through a temporary file and a rename, never modified afterwards.
 
 use lucid_runtime::ids::to_hex;
-use lucid_runtime::storage::atomic_write;
+use lucid_runtime::storage::{atomic_write, remove_stale_temp_files};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io;
@@ -24,8 +24,10 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 impl ArtifactStore {
+    /// Opens (creating) the store and removes what an interrupted write left in it.
     pub fn open(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        remove_stale_temp_files(dir, false)?;
         Ok(ArtifactStore {
             dir: dir.to_path_buf(),
             writing: Mutex::new(()),
