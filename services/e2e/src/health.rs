@@ -133,7 +133,10 @@ impl Drop for Service {
 fn apply(load: Load, addr: SocketAddr) -> Held {
     match load {
         Load::Quiet => Held::Sockets(Vec::new()),
-        Load::StalledUploads(n) => Held::Sockets(attack::stalled_uploads(addr, n, "/sessions")),
+        // 60,000 bytes: under api-gateway's body limit, so the body is waited for.
+        Load::StalledUploads(n) => {
+            Held::Sockets(attack::stalled_uploads(addr, n, "/sessions", 60_000))
+        }
         Load::SlowLoris(n) => Held::Loris(SlowLoris::start(addr, n, Duration::from_secs(1))),
         Load::HungUpstream(n) => {
             Held::Sockets(attack::pending_requests(addr, n, "GET", "/sessions"))

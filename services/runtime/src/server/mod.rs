@@ -88,15 +88,21 @@ pub fn serve<A: App>(
     if !routes.errors().is_empty() {
         return Err(routes.errors().join("; "));
     }
-    let addr = SocketAddr::new(base.bind, base.port);
-    let listener =
-        std::net::TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        // `/ready` runs the service's own check here, beside the workers.
+        .max_blocking_threads(4)
+        .build()
+        .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
+    let listener = {
+        // Registering the socket with the runtime's reactor needs its context.
+        let _entered = runtime.enter();
+        listen(SocketAddr::new(base.bind, base.port))?
+    };
     let addr = listener
         .local_addr()
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", base.bind, base.port))?;
 
     let app = Arc::new(app);
     let handler: workers::Handler = {
@@ -118,13 +124,6 @@ pub fn serve<A: App>(
         queue,
         stats: Arc::new(Stats::default()),
     });
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        // `/ready` runs the service's own check here, beside the workers.
-        .max_blocking_threads(4)
-        .build()
-        .map_err(|e| format!("cannot start the HTTP runtime: {e}"))?;
     let shutdown = ctx.shutdown_flag();
     let flag = shutdown.clone();
     let io = std::thread::Builder::new()
@@ -139,16 +138,26 @@ pub fn serve<A: App>(
     })
 }
 
+/// Connections the kernel completes and queues before the server accepts them: a burst of
+/// clients waits there instead of having its SYNs dropped (and retried a second later).
+const BACKLOG: u32 = 1024;
+
+fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, String> {
+    let failed = |e: std::io::Error| format!("cannot listen on {addr}: {e}");
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(failed)?;
+    // As std's TcpListener does: a restarted service can bind while old connections linger.
+    socket.set_reuseaddr(true).map_err(failed)?;
+    socket.bind(addr).map_err(failed)?;
+    socket.listen(BACKLOG).map_err(failed)
+}
+
 /// Accepts connections until the shutdown flag is set, then drains.
-async fn accept(listener: std::net::TcpListener, shared: Arc<Shared>, shutdown: Arc<AtomicBool>) {
-    let listener = match tokio::net::TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(e) => {
-            log::error("cannot serve", json!({ "error": e.to_string() }));
-            shutdown.store(true, Ordering::SeqCst);
-            return;
-        }
-    };
+async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, shutdown: Arc<AtomicBool>) {
     let slots = Arc::new(Semaphore::new(shared.base.max_connections));
     let reserve = Arc::new(Semaphore::new(LOOPBACK_RESERVE));
     while !shutdown.load(Ordering::SeqCst) {

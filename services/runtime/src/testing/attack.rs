@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// Connections that announce a `Content-Length: 60000` body on `POST path` and send one byte of
-/// it: a server that reads bodies in its request workers is stuck on each until the client goes.
+/// Connections that announce a `length`-byte body on `POST path` and send one byte of it: a
+/// server that reads bodies in its request workers is stuck on each until the client goes.
 /// Connections the server refused (or closed at once) are left out.
-pub fn stalled_uploads(addr: SocketAddr, n: usize, path: &str) -> Vec<TcpStream> {
+pub fn stalled_uploads(addr: SocketAddr, n: usize, path: &str, length: u64) -> Vec<TcpStream> {
     let head = format!(
-        "POST {path} HTTP/1.1\r\nHost: lucid\r\nContent-Type: application/json\r\nContent-Length: 60000\r\n\r\n{{"
+        "POST {path} HTTP/1.1\r\nHost: lucid\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n{{"
     );
     (0..n)
         .filter_map(|_| {
