@@ -91,6 +91,18 @@ mod tests {
     }
 
     #[test]
+    fn temp_files_a_killed_write_left_are_removed_when_the_store_opens() {
+        let (s, dir) = store("stale");
+        let (id, _) = s.put(&json!({"name": "Token", "abi": []})).unwrap();
+        let stale = dir.join(format!(".{id}.json.tmp-7-3"));
+        std::fs::write(&stale, b"half an artifact").unwrap();
+        drop(s);
+        let reopened = ArtifactStore::open(&dir).unwrap();
+        assert!(!stale.exists(), "{} survived the restart", stale.display());
+        assert_eq!(reopened.ids().unwrap(), vec![id]);
+    }
+
+    #[test]
     fn same_artifact_same_id_stored_once() {
         let (s, dir) = store("dedup");
         let a = json!({"name": "Token", "abi": []});

@@ -1,82 +1,15 @@
-//! Limits that agree along every call chain of the catalog: for each edge (a service and one of
+//! Facts that agree along every call chain of the catalog: for each edge (a service and one of
 //! the `upstreams` of its `[package.metadata.lucid]`), the largest body the service can send
 //! there must not exceed what the upstream accepts. What a service sends is declared next to its
 //! code (`App::SENDS`); a new edge without a declaration, or with a bound over the upstream's
 //! `MAX_BODY_BYTES`, fails here, naming the edge.
 
-use lucid_runtime::{App, Sends};
+mod common;
+
+use common::{services, Facts};
+use lucid_runtime::Sends;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// The App constants of one service.
-struct Limits {
-    max_body: u64,
-    sends: &'static [(&'static str, Sends)],
-}
-
-fn limits<A: App>() -> Limits {
-    Limits {
-        max_body: A::MAX_BODY_BYTES,
-        sends: A::SENDS,
-    }
-}
-
-/// Every service of the catalog, by crate name.
-fn services() -> BTreeMap<&'static str, Limits> {
-    BTreeMap::from([
-        ("admin-ui", limits::<admin_ui::Service>()),
-        ("api-gateway", limits::<api_gateway::Service>()),
-        ("api-server", limits::<api_server::Service>()),
-        ("authentication", limits::<authentication::Service>()),
-        ("blockchain-api", limits::<blockchain_api::Service>()),
-        (
-            "blockchain-governance",
-            limits::<blockchain_governance::Service>(),
-        ),
-        ("blockchain-ledger", limits::<blockchain_ledger::Service>()),
-        (
-            "blockchain-sessions-data",
-            limits::<blockchain_sessions_data::Service>(),
-        ),
-        ("blockchain-vm", limits::<blockchain_vm::Service>()),
-        ("contract-compiler", limits::<contract_compiler::Service>()),
-        (
-            "contract-deployment",
-            limits::<contract_deployment::Service>(),
-        ),
-        (
-            "deployment-orchestrator",
-            limits::<deployment_orchestrator::Service>(),
-        ),
-        ("merkle-builder", limits::<merkle_builder::Service>()),
-        (
-            "on-system-chain-client",
-            limits::<on_system_chain_client::Service>(),
-        ),
-        ("openapi-gateway", limits::<openapi_gateway::Service>()),
-        ("openapi-server", limits::<openapi_server::Service>()),
-        (
-            "rdp-server-manager",
-            limits::<rdp_server_manager::Service>(),
-        ),
-        ("server-tools", limits::<server_tools::Service>()),
-        ("session-chunker", limits::<session_chunker::Service>()),
-        ("session-encryptor", limits::<session_encryptor::Service>()),
-        (
-            "session-host-manager",
-            limits::<session_host_manager::Service>(),
-        ),
-        (
-            "session-orchestrator",
-            limits::<session_orchestrator::Service>(),
-        ),
-        ("session-recorder", limits::<session_recorder::Service>()),
-        ("tor-proxy", limits::<tor_proxy::Service>()),
-        ("tron-node-client", limits::<tron_node_client::Service>()),
-        ("tunnel-tools", limits::<tunnel_tools::Service>()),
-        ("xrdp-integration", limits::<xrdp_integration::Service>()),
-    ])
-}
 
 /// `(service, its upstreams)` for every service crate of the workspace, from the catalog.
 fn catalog_edges() -> Vec<(String, Vec<String>)> {
@@ -106,7 +39,7 @@ fn catalog_edges() -> Vec<(String, Vec<String>)> {
 }
 
 /// Problems of the edges, each naming the edge and the numbers.
-fn check(edges: &[(String, Vec<String>)], services: &BTreeMap<&str, Limits>) -> Vec<String> {
+fn check(edges: &[(String, Vec<String>)], services: &BTreeMap<&str, Facts>) -> Vec<String> {
     let mut problems = Vec::new();
     for (service, upstreams) in edges {
         let Some(own) = services.get(service.as_str()) else {
@@ -186,9 +119,10 @@ fn a_mismatched_or_undeclared_edge_is_reported() {
     let mut table = services;
     table.insert(
         "blockchain-vm",
-        Limits {
+        Facts {
             max_body: 4 << 10,
             sends: &[],
+            route_problems: Vec::new,
         },
     );
     let problems = check(&edges, &table);

@@ -61,7 +61,10 @@ fn health_and_healthcheck_answer_under_50_stalled_uploads_and_50_slow_loris_head
         .unwrap();
     assert_eq!(echo.body, b"still here");
     let open = health(&svc)["connections"]["open"].as_u64().unwrap();
-    assert!(open >= 100, "{open} connections open: the stalled clients are held, not dropped");
+    assert!(
+        open >= 100,
+        "{open} connections open: the stalled clients are held, not dropped"
+    );
 }
 
 #[test]
