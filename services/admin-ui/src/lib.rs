@@ -1,12 +1,16 @@
 //! admin-ui: a server-rendered web page of the stack — each service's health and the session list.
 //!
 //! # API
-//! - `GET /` → `text/html`: a table of every service of the deployment (`LUCID_CATALOG`) with its
-//!   state (`up`, `unhealthy`, `down`), `/health` status, latency and error, probed afresh on each
-//!   request (TCP connect plus `GET /health`, in parallel, each step within
-//!   `ADMIN_UI_PROBE_TIMEOUT_MS`); then the first `ADMIN_UI_SESSIONS_LIMIT` sessions of
-//!   api-server (`LUCID_URL_API_SERVER`, `GET /sessions`), oldest first, or why they
-//!   are unavailable. Every value is HTML-escaped; the page refreshes itself every 30 s.
+//! - `GET /` → `text/html`: a banner (all up, or which services are not), then every service of
+//!   the deployment (`LUCID_CATALOG`) grouped by catalog layer, with its state (`up`, `unhealthy`,
+//!   `down`), version, instance (host name), image digest and start time as its own `/health`
+//!   reports them, the `/health` status, latency (none for a service that did not answer) and
+//!   error, probed afresh on each request (TCP connect plus `GET /health`, in parallel, each step
+//!   within `ADMIN_UI_PROBE_TIMEOUT_MS`); then the first `ADMIN_UI_SESSIONS_LIMIT` sessions of
+//!   api-server (`LUCID_URL_API_SERVER`, `GET /sessions`), oldest first, or why they are
+//!   unavailable. Times are ISO 8601 (UTC) with how long ago; every value is HTML-escaped; no
+//!   scripts, no external assets; the page refreshes itself every 30 s. The layers come from the
+//!   service crates' catalog metadata at build time (build.rs).
 //! - `GET /api/overview` → the same data as JSON: `{"summary", "services", "sessions"|"sessions_error"}`.
 //!
 //! # Out of scope
@@ -14,11 +18,13 @@
 //! scripts and external assets. The probing is the runtime's `probe` module, shared with
 //! server-tools.
 
+mod layers;
 pub mod page;
+mod time;
 
 use lucid_runtime::client::Client;
 use lucid_runtime::probe::{self, Probe};
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Response, Routes, Sends};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -36,6 +42,7 @@ pub struct Service {
 
 impl App for Service {
     type Config = Config;
+    const SENDS: &'static [(&'static str, Sends)] = &[("api-server", Sends::NoBody)];
 
     fn config(env: &mut Env) -> Config {
         let catalog = env.catalog("the services shown on the page");
@@ -63,24 +70,27 @@ impl App for Service {
         Ok(Service { config, client })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        match req.route() {
-            ("GET", p) if p.is_empty() => {
-                let (probes, sessions) = self.gather();
-                Response::html(page::render(&probes, &probe::summarize(&probes), &sessions))
-            }
-            ("GET", p) if p == ["api", "overview"] => {
-                let (probes, sessions) = self.gather();
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .get("/", |s, _| {
+                let (probes, sessions) = s.gather();
+                let now = lucid_runtime::ids::now_unix();
+                Response::html(page::render(
+                    &probes,
+                    &probe::summarize(&probes),
+                    &sessions,
+                    now,
+                ))
+            })
+            .get("/api/overview", |s, _| {
+                let (probes, sessions) = s.gather();
                 let mut body = json!({ "summary": probe::summarize(&probes), "services": probes });
                 match sessions {
-                    Ok(s) => body["sessions"] = s,
+                    Ok(list) => body["sessions"] = list,
                     Err(e) => body["sessions_error"] = json!(e),
                 }
                 Response::json(200, &body)
-            }
-            (_, p) if p.is_empty() || p == ["api", "overview"] => Response::method_not_allowed(),
-            _ => Response::not_found(),
-        }
+            });
     }
 }
 

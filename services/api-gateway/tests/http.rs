@@ -203,3 +203,26 @@ fn missing_upstream_is_a_configuration_error() {
     assert!(err.contains("LUCID_URL_API_SERVER"), "{err}");
     assert!(err.contains("API_GATEWAY_BURST"), "{err}");
 }
+
+#[test]
+fn a_body_api_server_would_refuse_is_refused_by_the_gateway_naming_the_limit() {
+    // Nothing listens upstream: the 413 comes from the gateway, before forwarding.
+    let gw = gateway("http://127.0.0.1:1", &[]);
+    let r = Client::default()
+        .post_bytes(
+            &format!("{}/sessions", gw.url()),
+            "application/json",
+            &vec![b' '; (64 << 10) + 1],
+        )
+        .unwrap();
+    assert_eq!(r.status, 413);
+    assert!(r.json_body()["error"].as_str().unwrap().contains("65536"));
+    assert_eq!(
+        Client::default()
+            .get(&format!("{}//sessions", gw.url()))
+            .unwrap()
+            .status,
+        404
+    );
+    gw.stop();
+}

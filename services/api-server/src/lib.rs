@@ -37,7 +37,7 @@ pub mod mongo;
 pub mod sessions;
 
 use lucid_runtime::storage::JsonFile;
-use lucid_runtime::{ids, App, Context, Env, Request, Response};
+use lucid_runtime::{ids, App, Context, Env, Request, Response, Routes};
 use serde_json::json;
 use sessions::{NewSession, Refused, Sessions, Status, StatusChange};
 use std::path::PathBuf;
@@ -91,36 +91,32 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        match req.route() {
-            ("POST", p) if p == ["sessions"] => self.create(req),
-            ("GET", p) if p == ["sessions"] => self.list(req),
-            ("GET", p) if p.len() == 2 && p[0] == "sessions" => {
-                match self.store.read(|s| s.sessions.get(p[1]).cloned()) {
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/sessions", Self::create)
+            .get("/sessions", Self::list)
+            .get("/sessions/{id}", |s, req| {
+                let id = req.param("id");
+                match s.store.read(|st| st.sessions.get(id).cloned()) {
                     Some(session) => Response::json(200, &session),
-                    None => Response::error(404, format!("no session {}", p[1])),
+                    None => Response::error(404, format!("no session {id}")),
                 }
-            }
-            ("PUT", p) if p.len() == 3 && p[0] == "sessions" && p[2] == "status" => {
+            })
+            .put("/sessions/{id}/status", |s, req| {
                 let change = match req.json::<StatusChange>() {
                     Ok(c) => c,
                     Err(resp) => return resp,
                 };
                 let now = ids::now_unix();
-                self.apply(|s| s.change_status(p[1], change, now), 200)
-            }
-            ("GET", p) if p == ["statuses"] => {
+                s.apply(|st| st.change_status(req.param("id"), change, now), 200)
+            })
+            .get("/statuses", |_, _| {
                 let table: serde_json::Map<String, serde_json::Value> = Status::ALL
                     .iter()
                     .map(|s| (s.to_string(), json!(s.next())))
                     .collect();
                 Response::json(200, &table)
-            }
-            (_, p) if p.first() == Some(&"sessions") || p == ["statuses"] => {
-                Response::method_not_allowed()
-            }
-            _ => Response::not_found(),
-        }
+            });
     }
 
     fn ready(&self) -> Result<(), String> {

@@ -299,7 +299,10 @@ impl Authority {
     pub fn verify_access(&self, token: &str, now: u64) -> Result<Claims, AuthError> {
         let claims = self.verify(token, now)?;
         if claims.typ != TokenType::Access {
-            return Err(AuthError::Unauthorized("expected an access token".into()));
+            return Err(AuthError::Unauthorized(format!(
+                "expected an access token, got a token of typ {:?}: refresh tokens only buy a new pair at POST /refresh",
+                claims.typ.as_str()
+            )));
         }
         Ok(claims)
     }

@@ -102,6 +102,16 @@ pub enum TokenType {
     Refresh,
 }
 
+impl TokenType {
+    /// The `typ` claim's text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenType::Access => "access",
+            TokenType::Refresh => "refresh",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Claims {

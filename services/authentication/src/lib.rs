@@ -15,7 +15,7 @@
 //! | GET | `/users/{id}` | – | the user, or 404 |
 //! | POST | `/challenges` | `{user_id}` | 201 `{challenge_id, user_id, nonce, message, expires_at}`; 404 unknown user |
 //! | POST | `/login` | `{challenge_id, signature}` | `{access_token, refresh_token, token_type, expires_in, role}`; 401 for an unknown, used or expired challenge or a bad signature |
-//! | POST | `/verify` | `{token, roles?}` | `{valid: true, claims}`; 401 invalid/expired; 403 when `roles` is given and the token's role is not in it |
+//! | POST | `/verify` | `{token, roles?}` | `{valid: true, claims}` for a valid **access** token; 401 invalid/expired, or a refresh token (the error says its `typ`: refresh tokens only buy a new pair at `/refresh`); 403 when `roles` is given and the token's role is not in it |
 //! | POST | `/refresh` | `{refresh_token}` | a new token pair; 401 when the refresh token is invalid, expired or already used |
 //!
 //! Public keys and signatures are hex or base64. The signed `message` is UTF-8 text naming the
@@ -45,7 +45,7 @@ pub mod roles;
 pub use authority::{login_message, AuthError, Authority, Settings, User};
 use lucid_runtime::http::Refusal;
 use lucid_runtime::ids::now_unix;
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Request, Response, Routes};
 use roles::Role;
 use serde::Deserialize;
 use serde_json::json;
@@ -186,97 +186,107 @@ impl App for Service {
         Ok(Service { auth })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .get("/keys", |s, _| s.keys())
+            .post("/users", Self::register)
+            .get("/users/{id}", Self::user)
+            .post("/challenges", Self::challenge)
+            .post("/login", Self::login)
+            .post("/verify", Self::verify)
+            .post("/refresh", Self::refresh);
     }
 }
 
 impl Service {
-    fn route(&self, req: &Request) -> Result<Response, Response> {
+    fn keys(&self) -> Response {
+        Response::json(
+            200,
+            &json!({
+                "alg": self.auth.key().alg(),
+                "issuer": self.auth.issuer(),
+                "public_key": self.auth.key().public_key_hex(),
+            }),
+        )
+    }
+
+    fn register(&self, req: &Request) -> Result<Response, Response> {
         let now = now_unix();
-        match req.route() {
-            ("GET", s) if s == ["keys"] => Ok(Response::json(
-                200,
-                &json!({
-                    "alg": self.auth.key().alg(),
-                    "issuer": self.auth.issuer(),
-                    "public_key": self.auth.key().public_key_hex(),
-                }),
-            )),
-            ("POST", s) if s == ["users"] => {
-                let body: RegisterBody = req.json()?;
-                if body.role != Role::User {
-                    self.require_admin(req, now)?;
-                }
-                let user = self
-                    .auth
-                    .register(&body.user_id, &body.public_key, body.role, now)
-                    .map_err(Response::refused)?;
-                log::info(
-                    "registered user",
-                    json!({ "user_id": user.user_id, "role": user.role }),
-                );
-                Ok(Response::json(201, &user))
-            }
-            ("GET", s) if s.len() == 2 && s[0] == "users" => match self.auth.user(s[1]) {
-                Some(user) => Ok(Response::json(200, &user)),
-                None => Err(Response::error(404, format!("unknown user {:?}", s[1]))),
-            },
-            ("POST", s) if s == ["challenges"] => {
-                let body: ChallengeBody = req.json()?;
-                let c = self
-                    .auth
-                    .challenge(&body.user_id, now)
-                    .map_err(Response::refused)?;
-                Ok(Response::json(201, &c))
-            }
-            ("POST", s) if s == ["login"] => {
-                let body: LoginBody = req.json()?;
-                match self.auth.login(&body.challenge_id, &body.signature, now) {
-                    Ok(pair) => Ok(Response::json(200, &pair)),
-                    Err(e) => {
-                        log::warn("login refused", json!({ "reason": e.message() }));
-                        Err(Response::refused(e))
-                    }
-                }
-            }
-            ("POST", s) if s == ["verify"] => {
-                let body: VerifyBody = req.json()?;
-                let claims = self
-                    .auth
-                    .verify(&body.token, now)
-                    .map_err(Response::refused)?;
-                if let Some(roles) = body.roles {
-                    if !roles.contains(&claims.role) {
-                        return Err(Response::error(
-                            403,
-                            format!("role {} is not among the required roles", claims.role),
-                        ));
-                    }
-                }
-                Ok(Response::json(
-                    200,
-                    &json!({ "valid": true, "claims": claims }),
-                ))
-            }
-            ("POST", s) if s == ["refresh"] => {
-                let body: RefreshBody = req.json()?;
-                let pair = self
-                    .auth
-                    .refresh(&body.refresh_token, now)
-                    .map_err(Response::refused)?;
-                Ok(Response::json(200, &pair))
-            }
-            (_, s)
-                if matches!(
-                    s.first(),
-                    Some(&("keys" | "users" | "challenges" | "login" | "verify" | "refresh"))
-                ) =>
-            {
-                Err(Response::method_not_allowed())
-            }
-            _ => Err(Response::not_found()),
+        let body: RegisterBody = req.json()?;
+        if body.role != Role::User {
+            self.require_admin(req, now)?;
         }
+        let user = self
+            .auth
+            .register(&body.user_id, &body.public_key, body.role, now)
+            .map_err(Response::refused)?;
+        log::info(
+            "registered user",
+            json!({ "user_id": user.user_id, "role": user.role }),
+        );
+        Ok(Response::json(201, &user))
+    }
+
+    fn user(&self, req: &Request) -> Result<Response, Response> {
+        let id = req.param("id");
+        match self.auth.user(id) {
+            Some(user) => Ok(Response::json(200, &user)),
+            None => Err(Response::error(404, format!("unknown user {id:?}"))),
+        }
+    }
+
+    fn challenge(&self, req: &Request) -> Result<Response, Response> {
+        let body: ChallengeBody = req.json()?;
+        let c = self
+            .auth
+            .challenge(&body.user_id, now_unix())
+            .map_err(Response::refused)?;
+        Ok(Response::json(201, &c))
+    }
+
+    fn login(&self, req: &Request) -> Result<Response, Response> {
+        let body: LoginBody = req.json()?;
+        match self
+            .auth
+            .login(&body.challenge_id, &body.signature, now_unix())
+        {
+            Ok(pair) => Ok(Response::json(200, &pair)),
+            Err(e) => {
+                log::warn("login refused", json!({ "reason": e.message() }));
+                Err(Response::refused(e))
+            }
+        }
+    }
+
+    /// Only access tokens verify: a caller that trusts `valid` must never accept a refresh token
+    /// (24 h, meant only for `/refresh`) where a 15 min access token was meant.
+    fn verify(&self, req: &Request) -> Result<Response, Response> {
+        let body: VerifyBody = req.json()?;
+        let claims = self
+            .auth
+            .verify_access(&body.token, now_unix())
+            .map_err(Response::refused)?;
+        if let Some(roles) = body.roles {
+            if !roles.contains(&claims.role) {
+                return Err(Response::error(
+                    403,
+                    format!("role {} is not among the required roles", claims.role),
+                ));
+            }
+        }
+        Ok(Response::json(
+            200,
+            &json!({ "valid": true, "claims": claims }),
+        ))
+    }
+
+    fn refresh(&self, req: &Request) -> Result<Response, Response> {
+        let body: RefreshBody = req.json()?;
+        let pair = self
+            .auth
+            .refresh(&body.refresh_token, now_unix())
+            .map_err(Response::refused)?;
+        Ok(Response::json(200, &pair))
     }
 
     fn require_admin(&self, req: &Request, now: u64) -> Result<(), Response> {

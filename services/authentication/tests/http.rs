@@ -287,3 +287,34 @@ fn missing_or_weak_signing_key_is_a_configuration_error() {
     assert!(keys["public_key"].is_null());
     ok.stop();
 }
+
+#[test]
+fn verify_refuses_refresh_tokens() {
+    let admin = SigningKey::from_bytes(&[1; 32]);
+    let server = start("verify-typ", &admin);
+    let url = server.url();
+    let client = Client::default();
+    let tokens = login(&client, &url, "admin", &admin);
+    let refused = client
+        .post_json(
+            &format!("{url}/verify"),
+            &json!({ "token": tokens["refresh_token"] }),
+        )
+        .unwrap();
+    assert_eq!(refused.status, 401, "{:?}", refused.json_body());
+    let why = refused.json_body()["error"].as_str().unwrap().to_string();
+    assert!(
+        why.contains("access token") && why.contains("refresh"),
+        "the refusal says why: {why}"
+    );
+    assert_eq!(refused.json_body()["valid"], serde_json::Value::Null);
+    let accepted = client
+        .post_json(
+            &format!("{url}/verify"),
+            &json!({ "token": tokens["access_token"] }),
+        )
+        .unwrap();
+    assert_eq!(accepted.status, 200);
+    assert_eq!(accepted.json_body()["claims"]["typ"], "access");
+    server.stop();
+}

@@ -17,20 +17,27 @@
 //! - `GET /anchors/{session_id}` → `{"session_id", "merkle_root", "chunk_count", "anchored_chunks",
 //!   "complete", "block_height", "block_hash"}` (the registering block).
 //! - `GET /blocks?from&limit`, `GET /blocks/{height}`, `GET /head` → as blockchain-ledger.
-//! - 502 when the ledger or the VM cannot be reached or answers unexpectedly.
+//! - 413 when a block would exceed 1 MiB (the body limit of the VM and the ledger), or an anchor
+//!   carries more than 5,000 chunk hashes: refused here, never passed on to be refused there.
+//! - A refusal (4xx) of the ledger or the VM is passed on as that 4xx, naming it; 502 when they
+//!   cannot be reached or answer unexpectedly.
 //!
 //! Config: `LUCID_URL_BLOCKCHAIN_LEDGER`, `LUCID_URL_BLOCKCHAIN_VM` (both required). No volume:
 //! the ledger and the VM hold the state.
 //!
 //! Out of scope: signatures and accounts, fees, a mempool (each submission is its own block).
 
-use blockchain_vm::contract::{anchor_txs, BlockData, Tx};
-use lucid_runtime::client::{Client, Reply};
-use lucid_runtime::http::respond;
-use lucid_runtime::{App, Context, Env, Request, Response};
+use blockchain_vm::contract::{anchor_txs, BlockData, Tx, MAX_ANCHOR_CHUNKS};
+use lucid_runtime::client::{fits, upstream_refusal, Client, Reply};
+use lucid_runtime::{App, Context, Env, Request, Response, Routes, Sends};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Mutex;
+
+/// Largest body sent to blockchain-vm (`/execute`) or blockchain-ledger (`/blocks`): their body
+/// limit (lucid-e2e's `limits` test checks it against both). A block over it is refused here with
+/// 413, never passed on to be refused there.
+pub const BLOCK_BODY_LIMIT: u64 = 1 << 20;
 
 /// The `prev_hash` of the first block (the ledger's convention).
 const GENESIS_PREV: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -63,21 +70,22 @@ struct TransactionsRequest {
     txs: Vec<Tx>,
 }
 
-/// A reply of a service the API fronts; anything unexpected is a 502 naming it.
+/// A reply of a service the API fronts: its refusal (4xx) is passed on as such, anything else
+/// unexpected is a 502 naming it.
 fn expect(service: &str, result: Result<Reply, String>, ok: u16) -> Result<Value, Response> {
     let reply = result.map_err(|e| Response::error(502, format!("{service}: {e}")))?;
     if reply.status != ok {
-        return Err(Response::error(
-            502,
-            format!(
-                "{service}: HTTP {}: {}",
-                reply.status,
-                String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)])
-            ),
-        ));
+        return Err(upstream_refusal(service, &reply));
     }
     serde_json::from_slice(&reply.body)
         .map_err(|e| Response::error(502, format!("{service}: invalid JSON: {e}")))
+}
+
+/// `value` as a request body for `upstream`, or 413 when it would exceed [`BLOCK_BODY_LIMIT`].
+fn body(upstream: &str, what: &str, value: &Value) -> Result<Vec<u8>, Response> {
+    let bytes = serde_json::to_vec(value).map_err(|e| Response::error(500, e.to_string()))?;
+    fits(upstream, what, bytes.len(), BLOCK_BODY_LIMIT)?;
+    Ok(bytes)
 }
 
 fn field_u64(service: &str, v: &Value, name: &str) -> Result<u64, Response> {
@@ -151,12 +159,14 @@ impl Service {
         let prev = head["hash"].as_str().unwrap_or(GENESIS_PREV).to_string();
 
         let url = format!("{}/execute", self.vm);
+        let dry = body(
+            "blockchain-vm",
+            "the block's dry run",
+            &json!({ "height": height, "txs": txs, "dry_run": true }),
+        )?;
         let dry = self
             .client
-            .post_json(
-                &url,
-                &json!({ "height": height, "txs": txs, "dry_run": true }),
-            )
+            .post_bytes(&url, "application/json", &dry)
             .map_err(|e| Response::error(502, format!("blockchain-vm: {e}")))?;
         if dry.status == 422 {
             return Err(Response::new(422, "application/json", dry.body));
@@ -168,11 +178,17 @@ impl Service {
             txs: txs.clone(),
             state_root: state_root.clone(),
         };
+        let block = body(
+            "blockchain-ledger",
+            "the block",
+            &json!({ "data": data, "prev_hash": prev }),
+        )?;
         let block = expect(
             "blockchain-ledger",
-            self.client.post_json(
+            self.client.post_bytes(
                 &format!("{}/blocks", self.ledger),
-                &json!({ "data": data, "prev_hash": prev }),
+                "application/json",
+                &block,
             ),
             201,
         )?;
@@ -198,6 +214,15 @@ impl Service {
 
     fn anchor(&self, req: &Request) -> Result<Response, Response> {
         let body: AnchorRequest = req.json()?;
+        if body.chunk_hashes.len() > MAX_ANCHOR_CHUNKS {
+            return Err(Response::error(
+                413,
+                format!(
+                    "an anchor carries at most {MAX_ANCHOR_CHUNKS} chunk hashes (one block within {BLOCK_BODY_LIMIT} bytes), not {}",
+                    body.chunk_hashes.len()
+                ),
+            ));
+        }
         if !body.chunk_hashes.is_empty() && body.chunk_hashes.len() as u64 != body.chunk_count {
             return Err(Response::error(
                 400,
@@ -271,8 +296,12 @@ impl Service {
 
 impl App for Service {
     type Config = Config;
-    /// An anchor with a million chunk hashes.
-    const MAX_BODY_BYTES: u64 = 80 << 20;
+    /// A request larger than a block body cannot make a block that fits one.
+    const MAX_BODY_BYTES: u64 = BLOCK_BODY_LIMIT;
+    const SENDS: &'static [(&'static str, Sends)] = &[
+        ("blockchain-ledger", Sends::AtMost(BLOCK_BODY_LIMIT)),
+        ("blockchain-vm", Sends::AtMost(BLOCK_BODY_LIMIT)),
+    ];
 
     fn config(env: &mut Env) -> Config {
         let ledger = env.upstream("blockchain-ledger", "blockchain-ledger base URL");
@@ -300,17 +329,58 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s == ["anchors"] => self.anchor(req),
-            ("POST", s) if s == ["transactions"] => req
-                .json::<TransactionsRequest>()
-                .and_then(|body| self.submit(body.txs))
-                .map(|receipt| Response::json(201, &receipt)),
-            ("GET", s) if s.len() == 2 && s[0] == "anchors" => self.get_anchor(s[1]),
-            ("GET", s) if s == ["blocks"] || s == ["head"] => self.forward(&req.path, &req.query),
-            ("GET", s) if s.len() == 2 && s[0] == "blocks" => self.forward(&req.path, ""),
-            _ => Err(Response::not_found()),
-        })
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/anchors", Self::anchor)
+            .post("/transactions", |s, req| {
+                req.json::<TransactionsRequest>()
+                    .and_then(|body| s.submit(body.txs))
+                    .map(|receipt| Response::json(201, &receipt))
+            })
+            .get("/anchors/{id}", |s, req| s.get_anchor(req.param("id")))
+            .get("/blocks", |s, req| s.forward(&req.path, &req.query))
+            .get("/head", |s, req| s.forward(&req.path, &req.query))
+            .get("/blocks/{height}", |s, req| s.forward(&req.path, ""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_anchor_makes_bodies_within_the_block_limit() {
+        // Longest ids and hashes, the most chunks: the early refusal of on-system-chain-client
+        // (MAX_ANCHOR_CHUNKS) is never looser than the byte check here.
+        let id = "s".repeat(64);
+        let leaves = vec!["f".repeat(64); MAX_ANCHOR_CHUNKS];
+        let txs = anchor_txs(&id, &"e".repeat(64), &leaves, MAX_ANCHOR_CHUNKS as u64);
+        let height = u64::MAX;
+        body(
+            "blockchain-vm",
+            "dry run",
+            &json!({ "height": height, "txs": txs, "dry_run": true }),
+        )
+        .unwrap();
+        let data = BlockData {
+            txs,
+            state_root: "a".repeat(64),
+        };
+        body(
+            "blockchain-ledger",
+            "block",
+            &json!({ "data": data, "prev_hash": "b".repeat(64) }),
+        )
+        .unwrap();
+        let mut more = leaves.clone();
+        more.extend(vec!["f".repeat(64); MAX_ANCHOR_CHUNKS]);
+        let txs = anchor_txs(&id, &"e".repeat(64), &more, more.len() as u64);
+        let refused = body(
+            "blockchain-vm",
+            "the block's dry run",
+            &json!({ "height": 0, "txs": txs }),
+        )
+        .unwrap_err();
+        assert_eq!(refused.status, 413);
     }
 }

@@ -139,3 +139,88 @@ fn unreachable_ledger_is_a_502() {
     a.stop();
     vm.stop();
 }
+
+#[test]
+fn a_vm_refusal_for_size_stays_a_413_and_never_becomes_a_502() {
+    // The original failure: blockchain-vm answered 413 and blockchain-api turned it into 502,
+    // which its callers retry. A VM whose body limit is small stands in for a big anchor.
+    let ledger = lucid_runtime::spawn::<blockchain_ledger::Service>(&[(
+        "LEDGER_DATA_DIR",
+        &temp_dir("chain-api-http-l413"),
+    )])
+    .unwrap();
+    let vm = lucid_runtime::spawn::<blockchain_vm::Service>(&[
+        ("VM_DATA_DIR", &temp_dir("chain-api-http-v413")),
+        ("LUCID_MAX_BODY_BYTES", "600"),
+    ])
+    .unwrap();
+    let api = api(&ledger, &vm);
+    let r = Client::default()
+        .post_json(&format!("{}/anchors", api.url()), &anchor("s-big", 8))
+        .unwrap();
+    assert_status(&r, 413);
+    let why = r.json_body()["error"].as_str().unwrap().to_string();
+    assert!(why.starts_with("blockchain-vm: "), "{why}");
+    for x in [api, vm, ledger] {
+        x.stop();
+    }
+}
+
+#[test]
+fn blocks_over_the_vm_and_ledger_limit_are_refused_here_with_413_naming_it() {
+    let ledger = lucid_runtime::spawn::<blockchain_ledger::Service>(&[(
+        "LEDGER_DATA_DIR",
+        &temp_dir("chain-api-http-lbig"),
+    )])
+    .unwrap();
+    let vm = vm(&temp_dir("chain-api-http-vbig"));
+    let api = api(&ledger, &vm);
+    let (url, c) = (api.url(), Client::default());
+
+    // More chunk hashes than one block can carry.
+    let leaves: Vec<String> = (0..=blockchain_vm::contract::MAX_ANCHOR_CHUNKS)
+        .map(|i| format!("{i:064x}"))
+        .collect();
+    let too_many = json!({ "session_id": "s-many", "merkle_root": "00".repeat(32),
+        "chunk_count": leaves.len(), "chunk_hashes": leaves });
+    let r = c.post_json(&format!("{url}/anchors"), &too_many).unwrap();
+    assert_status(&r, 413);
+    assert!(r.json_body()["error"].as_str().unwrap().contains("5000"));
+
+    // A transaction list 10 bytes under blockchain-api's own limit: accepted as a request, but
+    // its dry run for the VM (the same list plus the height) would exceed the VM's limit.
+    let target = (1 << 20) - 10;
+    let tx = |i: usize, session: &str| {
+        json!({ "method": "anchorChunk", "session_id": session, "index": i, "leaf": "ab".repeat(32) })
+            .to_string()
+    };
+    let mut txs: Vec<String> = Vec::new();
+    let mut len = r#"{"txs":[]}"#.len();
+    while len + tx(txs.len(), "s").len() + 1 < target - 200 {
+        len += tx(txs.len(), "s").len() + usize::from(!txs.is_empty());
+        txs.push(tx(txs.len(), "s"));
+    }
+    let last = tx(txs.len(), "s");
+    let pad = target - len - last.len() - 1;
+    txs.push(tx(txs.len(), &format!("s{}", "x".repeat(pad))));
+    let body = format!(r#"{{"txs":[{}]}}"#, txs.join(","));
+    assert_eq!(body.len(), target);
+    let r = c
+        .post_bytes(
+            &format!("{url}/transactions"),
+            "application/json",
+            body.as_bytes(),
+        )
+        .unwrap();
+    assert_status(&r, 413);
+    let why = r.json_body()["error"].as_str().unwrap().to_string();
+    assert!(
+        why.contains("blockchain-vm") && why.contains("1048576"),
+        "{why}"
+    );
+    let head: Value = c.get(&format!("{url}/head")).unwrap().json().unwrap();
+    assert_eq!(head["count"], 0, "nothing was written");
+    for x in [api, vm, ledger] {
+        x.stop();
+    }
+}

@@ -33,7 +33,7 @@ pub mod governance;
 use governance::{Choice, Proposal, Rules};
 use lucid_runtime::ids::{now_unix, random_id};
 use lucid_runtime::storage::{write_failed, JsonFile};
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Request, Response, Routes};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -120,72 +120,78 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/proposals", Self::create)
+            .get("/proposals", |s, _| s.list())
+            .get("/proposals/{id}", Self::get)
+            .post("/proposals/{id}/votes", Self::vote)
+            .post("/proposals/{id}/execute", Self::execute);
     }
 }
 
 impl Service {
-    fn route(&self, req: &Request) -> Result<Response, Response> {
+    fn create(&self, req: &Request) -> Result<Response, Response> {
         let now = now_unix();
-        match req.route() {
-            ("POST", s) if s == ["proposals"] => {
-                let body: NewProposal = req.json()?;
-                let p = Proposal::new(
-                    random_id(),
-                    &body.title,
-                    &body.description,
-                    &body.proposer,
-                    self.rules,
-                    now,
-                )
-                .map_err(Response::refused)?;
-                self.store
-                    .update(|all| {
-                        all.proposals.insert(p.id.clone(), p.clone());
-                        Ok(())
-                    })
-                    .map_err(write_failed)?;
-                log::info(
-                    "proposal created",
-                    json!({ "id": p.id, "proposer": p.proposer }),
-                );
-                Ok(Response::json(201, &view(&p, now)))
-            }
-            ("GET", s) if s == ["proposals"] => {
-                let mut list: Vec<Proposal> = self
-                    .store
-                    .read(|all| all.proposals.values().cloned().collect());
-                list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-                let views: Vec<Value> = list.iter().map(|p| view(p, now)).collect();
-                Ok(Response::json(200, &json!({ "proposals": views })))
-            }
-            ("GET", s) if s.len() == 2 && s[0] == "proposals" => {
-                match self.store.read(|all| all.proposals.get(s[1]).cloned()) {
-                    Some(p) => Ok(Response::json(200, &view(&p, now))),
-                    None => Err(Response::error(404, format!("unknown proposal {:?}", s[1]))),
-                }
-            }
-            ("POST", s) if s.len() == 3 && s[0] == "proposals" && s[2] == "votes" => {
-                let body: VoteBody = req.json()?;
-                let p = self.change(s[1], |p| p.vote(&body.node_id, body.choice, now))?;
-                log::info(
-                    "vote recorded",
-                    json!({ "proposal": p.id, "node_id": body.node_id }),
-                );
-                Ok(Response::json(200, &view(&p, now)))
-            }
-            ("POST", s) if s.len() == 3 && s[0] == "proposals" && s[2] == "execute" => {
-                let p = self.change(s[1], |p| p.execute(now))?;
-                log::info("proposal executed", json!({ "proposal": p.id }));
-                Ok(Response::json(200, &view(&p, now)))
-            }
-            (_, s) if s.first() == Some(&"proposals") => Err(Response::method_not_allowed()),
-            _ => Err(Response::not_found()),
+        let body: NewProposal = req.json()?;
+        let p = Proposal::new(
+            random_id(),
+            &body.title,
+            &body.description,
+            &body.proposer,
+            self.rules,
+            now,
+        )
+        .map_err(Response::refused)?;
+        self.store
+            .update(|all| {
+                all.proposals.insert(p.id.clone(), p.clone());
+                Ok(())
+            })
+            .map_err(write_failed)?;
+        log::info(
+            "proposal created",
+            json!({ "id": p.id, "proposer": p.proposer }),
+        );
+        Ok(Response::json(201, &view(&p, now)))
+    }
+
+    fn list(&self) -> Response {
+        let now = now_unix();
+        let mut list: Vec<Proposal> = self
+            .store
+            .read(|all| all.proposals.values().cloned().collect());
+        list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        let views: Vec<Value> = list.iter().map(|p| view(p, now)).collect();
+        Response::json(200, &json!({ "proposals": views }))
+    }
+
+    fn get(&self, req: &Request) -> Result<Response, Response> {
+        let id = req.param("id");
+        match self.store.read(|all| all.proposals.get(id).cloned()) {
+            Some(p) => Ok(Response::json(200, &view(&p, now_unix()))),
+            None => Err(Response::error(404, format!("unknown proposal {id:?}"))),
         }
     }
 
-    /// Applies `f` to one proposal and persists it; a refusal changes nothing.
+    fn vote(&self, req: &Request) -> Result<Response, Response> {
+        let now = now_unix();
+        let body: VoteBody = req.json()?;
+        let p = self.change(req.param("id"), |p| p.vote(&body.node_id, body.choice, now))?;
+        log::info(
+            "vote recorded",
+            json!({ "proposal": p.id, "node_id": body.node_id }),
+        );
+        Ok(Response::json(200, &view(&p, now)))
+    }
+
+    fn execute(&self, req: &Request) -> Result<Response, Response> {
+        let now = now_unix();
+        let p = self.change(req.param("id"), |p| p.execute(now))?;
+        log::info("proposal executed", json!({ "proposal": p.id }));
+        Ok(Response::json(200, &view(&p, now)))
+    }
+
     fn change(
         &self,
         id: &str,

@@ -21,8 +21,7 @@
 pub mod chain;
 
 use chain::{AppendError, Ledger};
-use lucid_runtime::http::respond;
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Request, Response, Routes};
 use serde::Deserialize;
 use serde_json::json;
 use std::path::PathBuf;
@@ -137,14 +136,12 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s == ["blocks"] => self.append(req),
-            ("GET", s) if s == ["blocks"] => self.page(req),
-            ("GET", s) if s.len() == 2 && s[0] == "blocks" => self.block(s[1]),
-            ("GET", s) if s == ["head"] => Ok(self.head()),
-            ("GET", s) if s == ["verify"] => Ok(self.verify()),
-            _ => Err(Response::not_found()),
-        })
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/blocks", Self::append)
+            .get("/blocks", Self::page)
+            .get("/blocks/{height}", |s, req| s.block(req.param("height")))
+            .get("/head", |s, _| s.head())
+            .get("/verify", |s, _| s.verify());
     }
 }

@@ -20,9 +20,8 @@ pub mod index;
 
 use blockchain_ledger::chain::Block;
 use index::Index;
-use lucid_runtime::client::Client;
-use lucid_runtime::http::respond;
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::client::{upstream_refusal, Client};
+use lucid_runtime::{App, Context, Env, Response, Routes, Sends};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::{Mutex, MutexGuard};
@@ -57,6 +56,9 @@ impl Service {
                 .client
                 .get(&url)
                 .map_err(|e| Response::error(502, format!("blockchain-ledger: {e}")))?;
+            if !reply.ok() {
+                return Err(upstream_refusal("blockchain-ledger", &reply));
+            }
             let page: Page = reply
                 .json()
                 .map_err(|e| Response::error(502, format!("blockchain-ledger: {e}")))?;
@@ -72,6 +74,7 @@ impl Service {
 
 impl App for Service {
     type Config = Config;
+    const SENDS: &'static [(&'static str, Sends)] = &[("blockchain-ledger", Sends::NoBody)];
 
     fn config(env: &mut Env) -> Config {
         let ledger = env.upstream("blockchain-ledger", "blockchain-ledger base URL");
@@ -92,22 +95,28 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s == ["sync"] => self.sync().map(|i| Response::json(200, &json!({ "indexed_height": i.next_height }))),
-            ("GET", s) if s == ["sessions"] => self.sync().map(|i| {
-                let sessions: Vec<_> = i
-                    .sessions
-                    .iter()
-                    .map(|(id, e)| json!({ "session_id": id, "anchors": e.anchors.len(), "chunks": e.chunks.len() }))
-                    .collect();
-                Response::json(200, &json!({ "indexed_height": i.next_height, "sessions": sessions }))
-            }),
-            ("GET", s) if s.len() == 2 && s[0] == "sessions" => self.sync().and_then(|i| match i.sessions.get(s[1]) {
-                Some(e) => Ok(Response::json(200, &json!({ "session_id": s[1], "anchors": e.anchors, "chunks": e.chunks }))),
-                None => Err(Response::error(404, format!("no anchor for session {:?}", s[1]))),
-            }),
-            _ => Err(Response::not_found()),
-        })
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/sync", |s, _| {
+                s.sync()
+                    .map(|i| Response::json(200, &json!({ "indexed_height": i.next_height })))
+            })
+            .get("/sessions", |s, _| {
+                s.sync().map(|i| {
+                    let sessions: Vec<_> = i
+                        .sessions
+                        .iter()
+                        .map(|(id, e)| json!({ "session_id": id, "anchors": e.anchors.len(), "chunks": e.chunks.len() }))
+                        .collect();
+                    Response::json(200, &json!({ "indexed_height": i.next_height, "sessions": sessions }))
+                })
+            })
+            .get("/sessions/{id}", |s, req| {
+                let id = req.param("id");
+                s.sync().and_then(|i| match i.sessions.get(id) {
+                    Some(e) => Ok(Response::json(200, &json!({ "session_id": id, "anchors": e.anchors, "chunks": e.chunks }))),
+                    None => Err(Response::error(404, format!("no anchor for session {id:?}"))),
+                })
+            });
     }
 }

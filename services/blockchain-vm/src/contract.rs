@@ -18,6 +18,11 @@ use std::collections::BTreeMap;
 
 pub const MAX_CHUNKS: u64 = 1_000_000;
 
+/// Chunk hashes one anchor may carry: its block (`registerSession` plus an `anchorChunk` per
+/// hash) must fit the 1 MiB request bodies of blockchain-vm and blockchain-ledger. blockchain-api
+/// checks each block's bytes exactly; on-system-chain-client refuses larger anchors up front.
+pub const MAX_ANCHOR_CHUNKS: usize = 5_000;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Tx {

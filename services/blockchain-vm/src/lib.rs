@@ -20,9 +20,8 @@
 pub mod contract;
 
 use contract::{State, Tx};
-use lucid_runtime::http::respond;
 use lucid_runtime::storage::JsonFile;
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Request, Response, Routes};
 use serde::Deserialize;
 use serde_json::json;
 use std::path::PathBuf;
@@ -101,21 +100,24 @@ impl App for Service {
         Ok(Service { state })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s == ["execute"] => self.execute(req),
-            ("GET", s) if s == ["state"] => Ok(self.state.read(|st| {
-                Response::json(200, &json!({ "height": st.height, "state_root": st.root(), "sessions": st.sessions.len() }))
-            })),
-            ("GET", s) if s.len() == 2 && s[0] == "sessions" => self.state.read(|st| match st.sessions.get(s[1]) {
-                Some(session) => {
-                    let mut body = serde_json::to_value(session).unwrap_or_default();
-                    body["session_id"] = s[1].into();
-                    Ok(Response::json(200, &body))
-                }
-                None => Err(Response::error(404, format!("session {:?} is not registered", s[1]))),
-            }),
-            _ => Err(Response::not_found()),
-        })
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/execute", Self::execute)
+            .get("/state", |s, _| {
+                s.state.read(|st| {
+                    Response::json(200, &json!({ "height": st.height, "state_root": st.root(), "sessions": st.sessions.len() }))
+                })
+            })
+            .get("/sessions/{id}", |s, req| {
+                let id = req.param("id");
+                s.state.read(|st| match st.sessions.get(id) {
+                    Some(session) => {
+                        let mut body = serde_json::to_value(session).unwrap_or_default();
+                        body["session_id"] = id.into();
+                        Ok(Response::json(200, &body))
+                    }
+                    None => Err(Response::error(404, format!("session {id:?} is not registered"))),
+                })
+            });
     }
 }

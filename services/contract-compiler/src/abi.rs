@@ -234,6 +234,76 @@ fn state_mutability(entry: &Value, path: &str) -> Result<String, AbiError> {
     }
 }
 
+/// Checks that `sig` is a canonical signature — `name(type,…)`, the types spelled as
+/// [`analyze`] writes them — and returns it; the error says what is wrong and where.
+pub fn canonical_signature(sig: &str) -> Result<&str, AbiError> {
+    let at = |pos: usize, message: String| AbiError {
+        path: "signature".into(),
+        message: format!("{message} at byte {pos} of {sig:?}"),
+    };
+    let open = sig
+        .find('(')
+        .ok_or_else(|| at(sig.len(), "expected name(type,…)".into()))?;
+    let name = &sig[..open];
+    if !is_identifier(name) {
+        return Err(at(0, format!("name {name:?} is not an identifier")));
+    }
+    let end = type_list(sig, open).map_err(|(pos, m)| at(pos, m))?;
+    if end != sig.len() {
+        return Err(at(end, "unexpected text after the closing ')'".into()));
+    }
+    Ok(sig)
+}
+
+/// Parses `(type,…)` starting at `pos` (a '('); returns the position after its ')'.
+fn type_list(sig: &str, pos: usize) -> Result<usize, (usize, String)> {
+    let mut pos = pos + 1;
+    if sig[pos..].starts_with(')') {
+        return Ok(pos + 1);
+    }
+    loop {
+        pos = one_type(sig, pos)?;
+        match sig[pos..].chars().next() {
+            Some(',') => pos += 1,
+            Some(')') => return Ok(pos + 1),
+            Some(c) => return Err((pos, format!("unexpected {c:?}"))),
+            None => return Err((pos, "unclosed '('".into())),
+        }
+    }
+}
+
+/// Parses one canonical type (elementary or tuple, with array suffixes) starting at `pos`.
+fn one_type(sig: &str, pos: usize) -> Result<usize, (usize, String)> {
+    let mut end = if sig[pos..].starts_with('(') {
+        type_list(sig, pos)?
+    } else {
+        let len = sig[pos..]
+            .find(['[', ',', ')', '('])
+            .unwrap_or(sig.len() - pos);
+        let base = &sig[pos..pos + len];
+        match elementary(base) {
+            _ if base.is_empty() => return Err((pos, "missing type".into())),
+            Some(canonical) if canonical == base => pos + len,
+            Some(canonical) => {
+                return Err((
+                    pos,
+                    format!("{base:?} is not canonical: write {canonical:?}"),
+                ))
+            }
+            None => return Err((pos, format!("{base:?} is not a Solidity ABI type"))),
+        }
+    };
+    while sig[end..].starts_with('[') {
+        let close = sig[end..]
+            .find(']')
+            .map(|i| end + i)
+            .ok_or((end, "unclosed '['".to_string()))?;
+        array_suffix(&sig[end..=close], "").map_err(|e| (end, e.message))?;
+        end = close + 1;
+    }
+    Ok(end)
+}
+
 /// Validates an ABI (the JSON list) and computes its signatures, selectors and topics.
 pub fn analyze(abi: &Value) -> Result<Analysis, AbiError> {
     let Some(entries) = abi.as_array() else {
@@ -373,6 +443,55 @@ mod tests {
             topic("Transfer(address,address,uint256)"),
             "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
         );
+    }
+
+    #[test]
+    fn signatures_must_be_canonical() {
+        for good in [
+            "transfer(address,uint256)",
+            "f()",
+            "f((uint256,bytes32)[2][],bool)",
+            "f(())",
+            "_$x(function,fixed128x18)",
+        ] {
+            assert_eq!(canonical_signature(good), Ok(good), "{good}");
+        }
+        for (bad, why) in [
+            ("f((uint256)", "unclosed"),
+            ("f(,)", "missing type"),
+            ("f(uint7)", "not a Solidity ABI type"),
+            ("f(bytes33)", "not a Solidity ABI type"),
+            ("1f(uint256)", "not an identifier"),
+            ("f(uint)", "write \"uint256\""),
+            ("f(uint256,)", "missing type"),
+            ("f(uint256) ", "after the closing"),
+            ("f(uint256[01])", "positive integer"),
+            ("f uint256", "expected name"),
+            ("f(uint256)(bool)", "after the closing"),
+        ] {
+            let err = canonical_signature(bad).unwrap_err();
+            assert!(err.message.contains(why), "{bad}: {err}");
+            assert_eq!(err.path, "signature");
+        }
+    }
+
+    #[test]
+    fn every_signature_analyze_writes_is_canonical() {
+        let abi: Value = serde_json::from_str(ERC20).unwrap();
+        let tuples = json!([{ "type": "function", "name": "g",
+            "inputs": [{ "type": "tuple[]", "components": [{ "type": "uint" }, { "type": "bytes7[3]" }] }] }]);
+        for abi in [abi, tuples] {
+            let a = analyze(&abi).unwrap();
+            let sigs = a
+                .functions
+                .iter()
+                .map(|f| &f.signature)
+                .chain(a.events.iter().map(|e| &e.signature))
+                .chain(a.errors.iter().map(|e| &e.signature));
+            for sig in sigs {
+                assert_eq!(canonical_signature(sig), Ok(sig.as_str()));
+            }
+        }
     }
 
     #[test]

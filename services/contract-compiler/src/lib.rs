@@ -11,7 +11,7 @@
 //! | method | path | request | response |
 //! |---|---|---|---|
 //! | POST | `/abi/analyze` | `{abi}` | `{functions: [{signature, selector, state_mutability}], events: [{signature, topic, anonymous}], errors: [{signature, selector}], has_constructor, has_fallback, has_receive}`; 422 `{error, path}` |
-//! | POST | `/signatures` | `{signature}` e.g. `"transfer(address,uint256)"` | `{signature, selector, topic}` |
+//! | POST | `/signatures` | `{signature}` e.g. `"transfer(address,uint256)"` | `{signature, selector, topic}`; 422 `{error, path}` unless the signature is canonical: `name(type,…)` with an identifier name, ABI types in their canonical spelling (`uint256`, not `uint`; `uint7`, `bytes33` are no types), tuples as `(…)`, arrays `T[]`/`T[k]`, no spaces — the form `/abi/analyze` produces |
 //! | POST | `/artifacts` | `{name, abi, bytecode?}` | 201 (200 if already stored) `{id, name, analysis}`; 422 invalid ABI, name or bytecode |
 //! | GET | `/artifacts` | – | `{artifacts: [id…]}` |
 //! | GET | `/artifacts/{id}` | – | the stored artifact `{name, abi, bytecode, analysis}`; 404 |
@@ -30,7 +30,7 @@ pub mod abi;
 pub mod store;
 
 use lucid_runtime::ids::from_hex;
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Request, Response, Routes};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -86,50 +86,46 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/abi/analyze", |_, req| analyze(req))
+            .post("/signatures", |_, req| signature(req))
+            .post("/artifacts", Self::put_artifact)
+            .get("/artifacts", |s, _| s.list())
+            .get("/artifacts/{id}", Self::get_artifact);
     }
 }
 
+fn analyze(req: &Request) -> Result<Response, Response> {
+    let body: AnalyzeBody = req.json()?;
+    Ok(Response::json(
+        200,
+        &abi::analyze(&body.abi).map_err(invalid_abi)?,
+    ))
+}
+
+/// Hashes only a canonical signature (the form `/abi/analyze` produces): anything else would get a
+/// selector no contract has.
+fn signature(req: &Request) -> Result<Response, Response> {
+    let body: SignatureBody = req.json()?;
+    let sig = abi::canonical_signature(&body.signature).map_err(invalid_abi)?;
+    Ok(Response::json(
+        200,
+        &json!({ "signature": sig, "selector": abi::selector(sig), "topic": abi::topic(sig) }),
+    ))
+}
+
 impl Service {
-    fn route(&self, req: &Request) -> Result<Response, Response> {
-        match req.route() {
-            ("POST", s) if s == ["abi", "analyze"] => {
-                let body: AnalyzeBody = req.json()?;
-                Ok(Response::json(
-                    200,
-                    &abi::analyze(&body.abi).map_err(invalid_abi)?,
-                ))
-            }
-            ("POST", s) if s == ["signatures"] => {
-                let body: SignatureBody = req.json()?;
-                let sig = body.signature.trim();
-                if sig.is_empty() || !sig.ends_with(')') || sig.chars().any(char::is_whitespace) {
-                    return Err(Response::error(
-                        422,
-                        "signature: expected name(type,…) without spaces",
-                    ));
-                }
-                Ok(Response::json(
-                    200,
-                    &json!({ "signature": sig, "selector": abi::selector(sig), "topic": abi::topic(sig) }),
-                ))
-            }
-            ("POST", s) if s == ["artifacts"] => self.put_artifact(req),
-            ("GET", s) if s == ["artifacts"] => {
-                let ids = self.store.ids().map_err(io_error)?;
-                Ok(Response::json(200, &json!({ "artifacts": ids })))
-            }
-            ("GET", s) if s.len() == 2 && s[0] == "artifacts" => {
-                match self.store.get(s[1]).map_err(io_error)? {
-                    Some(bytes) => Ok(Response::new(200, "application/json", bytes)),
-                    None => Err(Response::error(404, format!("unknown artifact {:?}", s[1]))),
-                }
-            }
-            (_, s) if matches!(s.first(), Some(&("abi" | "signatures" | "artifacts"))) => {
-                Err(Response::method_not_allowed())
-            }
-            _ => Err(Response::not_found()),
+    fn list(&self) -> Result<Response, Response> {
+        let ids = self.store.ids().map_err(io_error)?;
+        Ok(Response::json(200, &json!({ "artifacts": ids })))
+    }
+
+    fn get_artifact(&self, req: &Request) -> Result<Response, Response> {
+        let id = req.param("id");
+        match self.store.get(id).map_err(io_error)? {
+            Some(bytes) => Ok(Response::new(200, "application/json", bytes)),
+            None => Err(Response::error(404, format!("unknown artifact {id:?}"))),
         }
     }
 

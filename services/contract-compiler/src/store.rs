@@ -2,7 +2,7 @@
 //! written once through a temporary file and a rename, never modified afterwards.
 
 use lucid_runtime::ids::to_hex;
-use lucid_runtime::storage::atomic_write;
+use lucid_runtime::storage::{atomic_write, remove_stale_temp_files};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::io;
@@ -24,8 +24,10 @@ pub fn valid_id(id: &str) -> bool {
 }
 
 impl ArtifactStore {
+    /// Opens (creating) the store and removes what an interrupted write left in it.
     pub fn open(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        remove_stale_temp_files(dir, false)?;
         Ok(ArtifactStore {
             dir: dir.to_path_buf(),
             writing: Mutex::new(()),
@@ -86,6 +88,18 @@ mod tests {
         let d = std::env::temp_dir().join(format!("lucid-artifacts-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         (ArtifactStore::open(&d).unwrap(), d)
+    }
+
+    #[test]
+    fn temp_files_a_killed_write_left_are_removed_when_the_store_opens() {
+        let (s, dir) = store("stale");
+        let (id, _) = s.put(&json!({"name": "Token", "abi": []})).unwrap();
+        let stale = dir.join(format!(".{id}.json.tmp-7-3"));
+        std::fs::write(&stale, b"half an artifact").unwrap();
+        drop(s);
+        let reopened = ArtifactStore::open(&dir).unwrap();
+        assert!(!stale.exists(), "{} survived the restart", stale.display());
+        assert_eq!(reopened.ids().unwrap(), vec![id]);
     }
 
     #[test]

@@ -68,6 +68,52 @@ fn signature_endpoint_returns_known_hashes() {
 }
 
 #[test]
+fn signatures_refuses_malformed_signatures_with_422() {
+    let (server, _) = start("sig-grammar");
+    let client = Client::default();
+    for bad in [
+        "f((uint256)",
+        "f(,)",
+        "f(uint7)",
+        "f(bytes33)",
+        "1f(uint256)",
+    ] {
+        let reply = client
+            .post_json(
+                &format!("{}/signatures", server.url()),
+                &json!({ "signature": bad }),
+            )
+            .unwrap();
+        assert_eq!(reply.status, 422, "{bad}: {:?}", reply.json_body());
+        assert_eq!(reply.json_body()["path"], "signature");
+        assert!(reply.json_body()["selector"].is_null());
+    }
+    // What /abi/analyze writes, /signatures accepts.
+    let abi = json!([{ "type": "function", "name": "f", "inputs": [{ "type": "tuple", "components": [{ "type": "uint" }] }] }]);
+    let analysis = client
+        .post_json(
+            &format!("{}/abi/analyze", server.url()),
+            &json!({ "abi": abi }),
+        )
+        .unwrap()
+        .json_body();
+    let sig = analysis["functions"][0]["signature"].clone();
+    assert_eq!(sig, "f((uint256))");
+    let reply = client
+        .post_json(
+            &format!("{}/signatures", server.url()),
+            &json!({ "signature": sig }),
+        )
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        reply.json_body()["selector"],
+        analysis["functions"][0]["selector"]
+    );
+    server.stop();
+}
+
+#[test]
 fn invalid_artifacts_are_refused_and_nothing_is_stored() {
     let (server, dir) = start("bad");
     let url = server.url();

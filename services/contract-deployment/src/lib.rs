@@ -27,7 +27,7 @@ pub mod records;
 
 use lucid_runtime::ids::{now_unix, random_id};
 use lucid_runtime::storage::{write_failed, JsonFile};
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Request, Response, Routes};
 use records::{NewDeployment, Records, Status, StatusUpdate};
 use serde_json::json;
 use std::path::PathBuf;
@@ -51,81 +51,80 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/deployments", Self::create)
+            .get("/deployments", Self::list)
+            .get("/deployments/{id}", Self::get)
+            .post("/deployments/{id}/status", Self::set_status);
     }
 }
 
 impl Service {
-    fn route(&self, req: &Request) -> Result<Response, Response> {
-        match req.route() {
-            ("POST", s) if s == ["deployments"] => {
-                let new: NewDeployment = req.json()?;
-                records::check_new(&new).map_err(Response::refused)?;
-                let d = records::create(random_id(), new, now_unix());
-                self.store
-                    .update(|r| {
-                        r.deployments.insert(d.id.clone(), d.clone());
-                        Ok(())
-                    })
-                    .map_err(write_failed)?;
-                log::info(
-                    "deployment recorded",
-                    json!({ "id": d.id, "artifact_id": d.artifact_id, "chain": d.chain }),
-                );
-                Ok(Response::json(201, &d))
-            }
-            ("GET", s) if s == ["deployments"] => {
-                let filter = match req.query_param("status") {
-                    None => None,
-                    Some(s) => Some(serde_json::from_value::<Status>(json!(s)).map_err(|_| {
-                        Response::error(
-                            400,
-                            format!("status {s:?}: expected pending, deployed or failed"),
-                        )
-                    })?),
-                };
-                let mut list = self.store.read(|r| {
-                    r.deployments
-                        .values()
-                        .filter(|d| filter.is_none_or(|f| d.status == f))
-                        .cloned()
-                        .collect::<Vec<_>>()
-                });
-                list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-                Ok(Response::json(200, &json!({ "deployments": list })))
-            }
-            ("GET", s) if s.len() == 2 && s[0] == "deployments" => {
-                match self.store.read(|r| r.deployments.get(s[1]).cloned()) {
-                    Some(d) => Ok(Response::json(200, &d)),
-                    None => Err(Response::error(
-                        404,
-                        format!("unknown deployment {:?}", s[1]),
-                    )),
-                }
-            }
-            ("POST", s) if s.len() == 3 && s[0] == "deployments" && s[2] == "status" => {
-                let update: StatusUpdate = req.json()?;
-                let id = s[1];
-                let d = self
-                    .store
-                    .try_update(|r| {
-                        let d = r.deployments.get_mut(id).ok_or_else(|| {
-                            records::Refused::NotFound(format!("unknown deployment {id:?}"))
-                        })?;
-                        records::transition(d, update, now_unix())?;
-                        Ok(d.clone())
-                    })
-                    .map_err(write_failed)?
-                    .map_err(Response::refused::<records::Refused>)?;
-                log::info(
-                    "deployment status",
-                    json!({ "id": d.id, "status": d.status }),
-                );
-                Ok(Response::json(200, &d))
-            }
-            (_, s) if s.first() == Some(&"deployments") => Err(Response::method_not_allowed()),
-            _ => Err(Response::not_found()),
+    fn create(&self, req: &Request) -> Result<Response, Response> {
+        let new: NewDeployment = req.json()?;
+        records::check_new(&new).map_err(Response::refused)?;
+        let d = records::create(random_id(), new, now_unix());
+        self.store
+            .update(|r| {
+                r.deployments.insert(d.id.clone(), d.clone());
+                Ok(())
+            })
+            .map_err(write_failed)?;
+        log::info(
+            "deployment recorded",
+            json!({ "id": d.id, "artifact_id": d.artifact_id, "chain": d.chain }),
+        );
+        Ok(Response::json(201, &d))
+    }
+
+    fn list(&self, req: &Request) -> Result<Response, Response> {
+        let filter = match req.query_param("status") {
+            None => None,
+            Some(s) => Some(serde_json::from_value::<Status>(json!(s)).map_err(|_| {
+                Response::error(
+                    400,
+                    format!("status {s:?}: expected pending, deployed or failed"),
+                )
+            })?),
+        };
+        let mut list = self.store.read(|r| {
+            r.deployments
+                .values()
+                .filter(|d| filter.is_none_or(|f| d.status == f))
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        list.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(Response::json(200, &json!({ "deployments": list })))
+    }
+
+    fn get(&self, req: &Request) -> Result<Response, Response> {
+        let id = req.param("id");
+        match self.store.read(|r| r.deployments.get(id).cloned()) {
+            Some(d) => Ok(Response::json(200, &d)),
+            None => Err(Response::error(404, format!("unknown deployment {id:?}"))),
         }
+    }
+
+    fn set_status(&self, req: &Request) -> Result<Response, Response> {
+        let update: StatusUpdate = req.json()?;
+        let id = req.param("id");
+        let d = self
+            .store
+            .try_update(|r| {
+                let d = r.deployments.get_mut(id).ok_or_else(|| {
+                    records::Refused::NotFound(format!("unknown deployment {id:?}"))
+                })?;
+                records::transition(d, update, now_unix())?;
+                Ok(d.clone())
+            })
+            .map_err(write_failed)?
+            .map_err(Response::refused::<records::Refused>)?;
+        log::info(
+            "deployment status",
+            json!({ "id": d.id, "status": d.status }),
+        );
+        Ok(Response::json(200, &d))
     }
 }

@@ -32,9 +32,9 @@
 
 pub mod runs;
 
-use lucid_runtime::client::{Client, Reply};
+use lucid_runtime::client::{fits, Client, Reply};
 use lucid_runtime::ids::{now_unix, random_id};
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Request, Response, Routes, Sends};
 use runs::{Run, RunStatus, Runs, Step};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -87,6 +87,9 @@ struct StepError {
     message: String,
 }
 
+/// contract-deployment's body limit (lucid-e2e's `limits` test holds it to the real one).
+const DEPLOYMENT_BODY_LIMIT: u64 = 16 << 10;
+
 /// Calls one upstream and returns its JSON reply.
 fn call(service: &str, result: Result<Reply, String>) -> Result<Value, StepError> {
     let reply = result.map_err(|e| StepError {
@@ -117,6 +120,11 @@ impl App for Service {
     type Config = Config;
 
     const MAX_BODY_BYTES: u64 = 2 << 20;
+    const SENDS: &'static [(&'static str, Sends)] = &[
+        // The run's artifact, as the client sent it (contract-compiler takes 2 MiB as well).
+        ("contract-compiler", Sends::ClientBody),
+        ("contract-deployment", Sends::AtMost(DEPLOYMENT_BODY_LIMIT)),
+    ];
 
     fn config(env: &mut Env) -> Config {
         let compiler = env.upstream("contract-compiler", "contract-compiler's base URL");
@@ -148,8 +156,22 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/runs", Self::start_run)
+            .get("/runs", |s, _| {
+                Response::json(200, &json!({ "runs": s.runs().all() }))
+            })
+            .get("/runs/{id}", |s, req| {
+                let id = req.param("id");
+                match s.runs().get(id) {
+                    Some(run) => Ok(Response::json(200, run)),
+                    None => Err(Response::error(404, format!("unknown run {id:?}"))),
+                }
+            })
+            .post("/runs/{id}/result", |s, req| {
+                s.report_result(req.param("id"), req)
+            });
     }
 }
 
@@ -183,6 +205,14 @@ impl Service {
 
     fn start_run(&self, req: &Request) -> Result<Response, Response> {
         let body: NewRun = req.json()?;
+        // The deployment record must fit contract-deployment's limit: refused before compiling.
+        let record = json!({ "artifact_id": "0".repeat(64), "chain": body.chain });
+        fits(
+            "contract-deployment",
+            "the deployment record",
+            record.to_string().len(),
+            DEPLOYMENT_BODY_LIMIT,
+        )?;
         let now = now_unix();
         let mut run = Run::new(random_id(), &body.artifact.name, &body.chain, now);
 
@@ -277,11 +307,20 @@ impl Service {
             }
         };
         let deployment_id = run.deployment_id.clone().unwrap_or_default();
+        let update =
+            serde_json::to_vec(&outcome).map_err(|e| Response::error(500, e.to_string()))?;
+        fits(
+            "contract-deployment",
+            "the status update",
+            update.len(),
+            DEPLOYMENT_BODY_LIMIT,
+        )?;
         let advanced = call(
             "contract-deployment",
-            self.client.post_json(
+            self.client.post_bytes(
                 &format!("{}/deployments/{deployment_id}/status", self.deployment),
-                &outcome,
+                "application/json",
+                &update,
             ),
         );
         match advanced {
@@ -305,24 +344,6 @@ impl Service {
                 run.failed(Step::ReportResult, e.message.clone(), now_unix());
                 self.answer(run, 200, Some((Step::ReportResult, e)))
             }
-        }
-    }
-
-    fn route(&self, req: &Request) -> Result<Response, Response> {
-        match req.route() {
-            ("POST", s) if s == ["runs"] => self.start_run(req),
-            ("GET", s) if s == ["runs"] => {
-                Ok(Response::json(200, &json!({ "runs": self.runs().all() })))
-            }
-            ("GET", s) if s.len() == 2 && s[0] == "runs" => match self.runs().get(s[1]) {
-                Some(run) => Ok(Response::json(200, run)),
-                None => Err(Response::error(404, format!("unknown run {:?}", s[1]))),
-            },
-            ("POST", s) if s.len() == 3 && s[0] == "runs" && s[2] == "result" => {
-                self.report_result(s[1], req)
-            }
-            (_, s) if s.first() == Some(&"runs") => Err(Response::method_not_allowed()),
-            _ => Err(Response::not_found()),
         }
     }
 }

@@ -17,9 +17,8 @@
 
 pub mod tree;
 
-use lucid_runtime::http::respond;
 use lucid_runtime::storage::{atomic_write, read_json};
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Request, Response, Routes};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -179,17 +178,15 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("PUT", s) if s.len() == 2 && s[0] == "trees" => self.put(s[1], req),
-            ("GET", s) if s.len() == 2 && s[0] == "trees" => {
-                self.load(s[1]).map(|t| Response::json(200, &t))
-            }
-            ("GET", s) if s.len() == 4 && s[0] == "trees" && s[2] == "proofs" => {
-                self.proof(s[1], s[3])
-            }
-            ("POST", s) if s == ["verify"] => self.verify(req),
-            _ => Err(Response::not_found()),
-        })
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .put("/trees/{id}", |s, req| s.put(req.param("id"), req))
+            .get("/trees/{id}", |s, req| {
+                s.load(req.param("id")).map(|t| Response::json(200, &t))
+            })
+            .get("/trees/{id}/proofs/{index}", |s, req| {
+                s.proof(req.param("id"), req.param("index"))
+            })
+            .post("/verify", Self::verify);
     }
 }

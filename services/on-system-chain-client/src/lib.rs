@@ -8,7 +8,9 @@
 //! API (JSON; errors are `{"error": …}`):
 //! - `POST /anchors` `{"session_id", "merkle_root", "chunk_count", "chunk_hashes"?: [hash…]}` →
 //!   201 receipt (200 if it was already anchored with the same root); 409 if anchored with another
-//!   root; 422/400 if blockchain-api rejects it; 502 if blockchain-api cannot be reached (retry).
+//!   root; 413 for more than 5,000 chunk hashes or a body over 1 MiB (what blockchain-api takes),
+//!   refused before anything is sent; blockchain-api's own refusals (4xx) are passed on as that
+//!   4xx; 502 if blockchain-api cannot be reached or fails (retry).
 //!   A receipt is `{"session_id", "merkle_root", "chunk_count", "block_height", "block_hash",
 //!   "status": "confirmed", "submitted_at", "checked_at"}`.
 //! - `GET /anchors` → `{"anchors": [receipt…]}`; `GET /anchors/{session_id}` → receipt.
@@ -21,11 +23,11 @@
 //! Out of scope: signing transactions, fee payment, chains other than the on-system chain
 //! (TRON is tron-node-client's).
 
-use lucid_runtime::client::Client;
-use lucid_runtime::http::respond;
+use blockchain_vm::contract::MAX_ANCHOR_CHUNKS;
+use lucid_runtime::client::{fits, upstream_refusal, Client};
 use lucid_runtime::ids::now_unix;
 use lucid_runtime::storage::JsonFile;
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Request, Response, Routes, Sends};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -65,6 +67,9 @@ pub struct Service {
     client: Client,
 }
 
+/// blockchain-api's body limit (lucid-e2e's `limits` test holds it to blockchain-api's).
+pub const ANCHOR_BODY_LIMIT: u64 = 1 << 20;
+
 fn unreachable(e: String) -> Response {
     Response::error(502, format!("blockchain-api: {e}"))
 }
@@ -103,6 +108,23 @@ impl Service {
         let anchor: Anchor = req.json()?;
         lucid_runtime::ident::check("session_id", &anchor.session_id)
             .map_err(|e| Response::error(400, e))?;
+        // What blockchain-api would refuse for its size is refused here, before anything is sent.
+        if anchor.chunk_hashes.len() > MAX_ANCHOR_CHUNKS {
+            return Err(Response::error(
+                413,
+                format!(
+                    "an anchor carries at most {MAX_ANCHOR_CHUNKS} chunk hashes (blockchain-api's block limit), not {}",
+                    anchor.chunk_hashes.len()
+                ),
+            ));
+        }
+        let body = serde_json::to_vec(&anchor).map_err(|e| Response::error(500, e.to_string()))?;
+        fits(
+            "blockchain-api",
+            "the anchor",
+            body.len(),
+            ANCHOR_BODY_LIMIT,
+        )?;
         let root = anchor.merkle_root.to_ascii_lowercase();
         if let Some(existing) = self.receipts.read(|m| m.get(&anchor.session_id).cloned()) {
             return if existing.merkle_root == root {
@@ -119,7 +141,7 @@ impl Service {
         }
         let reply = self
             .client
-            .post_json(&format!("{}/anchors", self.api), &anchor)
+            .post_bytes(&format!("{}/anchors", self.api), "application/json", &body)
             .map_err(unreachable)?;
         match reply.status {
             201 => {
@@ -156,13 +178,8 @@ impl Service {
                 _ => Err(Response::new(422, "application/json", reply.body)),
             },
             400 => Err(Response::new(400, "application/json", reply.body)),
-            s => Err(Response::error(
-                502,
-                format!(
-                    "blockchain-api: HTTP {s}: {}",
-                    String::from_utf8_lossy(&reply.body)
-                ),
-            )),
+            // A refusal stays a refusal: callers retry 5xx, and retrying this cannot succeed.
+            _ => Err(upstream_refusal("blockchain-api", &reply)),
         }
     }
 
@@ -180,10 +197,7 @@ impl Service {
                 .map(|b| b["hash"] == receipt.block_hash.as_str())
                 .unwrap_or(false);
         if reply.status != 200 && reply.status != 404 {
-            return Err(Response::error(
-                502,
-                format!("blockchain-api: HTTP {}", reply.status),
-            ));
+            return Err(upstream_refusal("blockchain-api", &reply));
         }
         receipt.status = if present { "confirmed" } else { "missing" }.into();
         receipt.checked_at = now_unix();
@@ -193,8 +207,10 @@ impl Service {
 
 impl App for Service {
     type Config = Config;
-    /// An anchor with a million chunk hashes.
-    const MAX_BODY_BYTES: u64 = 80 << 20;
+    /// Anchors are passed on to blockchain-api, which takes no more.
+    const MAX_BODY_BYTES: u64 = ANCHOR_BODY_LIMIT;
+    const SENDS: &'static [(&'static str, Sends)] =
+        &[("blockchain-api", Sends::AtMost(ANCHOR_BODY_LIMIT))];
 
     fn config(env: &mut Env) -> Config {
         let data_dir = env.required(
@@ -220,18 +236,20 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s == ["anchors"] => self.submit(req),
-            ("GET", s) if s == ["anchors"] => Ok(self.receipts.read(|m| {
-                Response::json(200, &json!({ "anchors": m.values().collect::<Vec<_>>() }))
-            })),
-            ("GET", s) if s.len() == 2 && s[0] == "anchors" => self
-                .receipts
-                .read(|m| m.get(s[1]).map(|r| Response::json(200, r)))
-                .ok_or_else(|| Response::error(404, format!("no receipt for {:?}", s[1]))),
-            ("POST", s) if s.len() == 3 && s[0] == "anchors" && s[2] == "check" => self.check(s[1]),
-            _ => Err(Response::not_found()),
-        })
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/anchors", Self::submit)
+            .get("/anchors", |s, _| {
+                s.receipts.read(|m| {
+                    Response::json(200, &json!({ "anchors": m.values().collect::<Vec<_>>() }))
+                })
+            })
+            .get("/anchors/{id}", |s, req| {
+                let id = req.param("id");
+                s.receipts
+                    .read(|m| m.get(id).map(|r| Response::json(200, r)))
+                    .ok_or_else(|| Response::error(404, format!("no receipt for {id:?}")))
+            })
+            .post("/anchors/{id}/check", |s, req| s.check(req.param("id")));
     }
 }

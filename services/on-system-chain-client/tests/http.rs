@@ -134,3 +134,30 @@ fn bad_input_and_unreachable_api() {
     );
     s.stop();
 }
+
+#[test]
+fn an_anchor_blockchain_api_would_refuse_for_size_is_refused_here_first() {
+    // blockchain-api is unreachable: a 413 proves the refusal came before any call.
+    let d = temp_dir("chain-client-http-big");
+    let s = lucid_runtime::spawn::<on_system_chain_client::Service>(&[
+        ("CHAIN_CLIENT_DATA_DIR", &d),
+        ("LUCID_URL_BLOCKCHAIN_API", "http://127.0.0.1:1"),
+    ])
+    .unwrap();
+    let leaves: Vec<String> = (0..=blockchain_vm::contract::MAX_ANCHOR_CHUNKS)
+        .map(|i| format!("{i:064x}"))
+        .collect();
+    let r = Client::default()
+        .post_json(
+            &format!("{}/anchors", s.url()),
+            &json!({ "session_id": "s-big", "merkle_root": "00".repeat(32),
+                "chunk_count": leaves.len(), "chunk_hashes": leaves }),
+        )
+        .unwrap();
+    assert_status(&r, 413);
+    assert!(r.json_body()["error"]
+        .as_str()
+        .unwrap()
+        .contains("at most 5000 chunk hashes"));
+    s.stop();
+}

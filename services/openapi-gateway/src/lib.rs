@@ -13,7 +13,8 @@
 //!   `-Methods`, `-Headers` and `-Max-Age`; from other origins 403. Replies to allowed origins
 //!   carry `Access-Control-Allow-Origin` and `-Expose-Headers`. Empty list (the default): no
 //!   cross-origin access.
-//! - Anything else: 404 `{"error"}`.
+//! - Anything else, and any path with an empty segment (`/api//x`): 404 `{"error"}`; a wrong
+//!   method on `/api`, `/openapi.json` or `/docs`: 405 with `Allow`.
 //!
 //! # Out of scope
 //! TLS, authentication and rate limiting (api-gateway limits the session API), WebSockets and
@@ -23,7 +24,7 @@ pub mod cors;
 
 use cors::Cors;
 use lucid_runtime::forward::Forwarder;
-use lucid_runtime::{ident, App, Context, Env, Request, Response};
+use lucid_runtime::{ident, App, Context, Env, Request, Response, Routes};
 use serde_json::json;
 use std::time::Duration;
 
@@ -92,49 +93,47 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        if Cors::is_preflight(req) {
-            return self.cors.preflight(req);
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .any("/api/{service}/{*rest}", |s, req| {
+                s.edge(req, || s.forward(req))
+            })
+            .get("/api", |s, req| s.edge(req, || s.index()))
+            .get("/openapi.json", |s, req| s.edge(req, || s.docs(req)))
+            .get("/docs", |s, req| s.edge(req, || s.docs(req)));
+        for path in ["/api", "/openapi.json", "/docs"] {
+            routes.method("OPTIONS", path, |s, req| s.cors.preflight(req));
         }
-        self.cors.decorate(req, self.route(req))
     }
 }
 
 impl Service {
-    fn route(&self, req: &Request) -> Response {
-        if let Some(rest) = req.path.strip_prefix("/api/") {
-            let (service, path) = match rest.split_once('/') {
-                Some((s, p)) => (s, format!("/{p}")),
-                None => (rest, "/".to_string()),
-            };
-            if service.is_empty() {
-                return self.index(req);
-            }
-            return match self.routes.iter().find(|(name, _)| name == service) {
-                Some((_, url)) => self.forwarder.forward(req, url, &path, &[]),
-                None => Response::error(404, format!("no service named {service:?} behind /api/")),
-            };
+    /// CORS around every answer of the gateway: preflights answered, replies decorated.
+    fn edge(&self, req: &Request, answer: impl FnOnce() -> Response) -> Response {
+        if Cors::is_preflight(req) {
+            return self.cors.preflight(req);
         }
-        match (req.method.as_str(), req.path.as_str()) {
-            (_, "/api") => self.index(req),
-            ("GET", "/openapi.json" | "/docs") => match &self.openapi_server {
-                Some(url) => self.forwarder.forward(req, url, &req.path, &[]),
-                None => Response::error(404, "openapi-server is not configured"),
-            },
-            _ => Response::error(
-                404,
-                format!(
-                    "no route for {}; services are under /api/<service>/",
-                    req.path
-                ),
-            ),
+        self.cors.decorate(req, answer())
+    }
+
+    /// `/api/<service>/<rest>` to the service, prefix stripped.
+    fn forward(&self, req: &Request) -> Response {
+        let service = req.param("service");
+        let path = format!("/{}", req.param("rest"));
+        match self.routes.iter().find(|(name, _)| name == service) {
+            Some((_, url)) => self.forwarder.forward(req, url, &path, &[]),
+            None => Response::error(404, format!("no service named {service:?} behind /api/")),
         }
     }
 
-    fn index(&self, req: &Request) -> Response {
-        if req.method != "GET" {
-            return Response::method_not_allowed();
+    fn docs(&self, req: &Request) -> Response {
+        match &self.openapi_server {
+            Some(url) => self.forwarder.forward(req, url, &req.path, &[]),
+            None => Response::error(404, "openapi-server is not configured"),
         }
+    }
+
+    fn index(&self) -> Response {
         let names: Vec<&str> = self.routes.iter().map(|(n, _)| n.as_str()).collect();
         Response::json(200, &json!({ "services": names }))
     }

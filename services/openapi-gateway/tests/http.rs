@@ -150,6 +150,10 @@ fn unknown_prefixes_are_404_and_upstream_failures_502_504() {
         ("/api/nope/health", 404),
         ("/api/openapi-gateway/health", 404),
         ("/elsewhere", 404),
+        // An empty segment names no service: not the service list.
+        ("/api//anything", 404),
+        ("/api//", 404),
+        ("/api/api-server//sessions", 404),
         ("/api/tor-proxy/status", 502),
         ("/api/merkle-builder/health", 504),
     ] {
@@ -220,4 +224,24 @@ fn bad_origins_are_a_configuration_error() {
     .err()
     .unwrap();
     assert!(err.contains("OPENAPI_GATEWAY_ALLOWED_ORIGINS"), "{err}");
+}
+
+#[test]
+fn a_services_refusal_for_size_comes_back_as_that_4xx() {
+    let s = stack("413");
+    // api-server takes 64 KiB; the gateway passes its 413 on, never a 5xx.
+    let r = Client::default()
+        .post_bytes(
+            &format!("{}/api/api-server/sessions", s.gateway.url()),
+            "application/json",
+            &vec![b' '; 100 << 10],
+        )
+        .unwrap();
+    assert_eq!(r.status, 413);
+    assert!(r.json_body()["error"].as_str().unwrap().contains("65536"));
+    assert_eq!(
+        send("DELETE", &format!("{}/api", s.gateway.url()), &[]).header("allow"),
+        Some("GET, OPTIONS")
+    );
+    s.stop();
 }

@@ -17,7 +17,7 @@
 pub mod docs;
 pub mod spec;
 
-use lucid_runtime::{ident, App, Context, Env, Request, Response};
+use lucid_runtime::{ident, App, Context, Env, Response, Routes};
 use serde_json::Value;
 
 pub struct Config {
@@ -62,12 +62,9 @@ impl App for Service {
         Ok(Service { document, page })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        match req.route() {
-            ("GET", p) if p == ["openapi.json"] => Response::json(200, &self.document),
-            ("GET", p) if p == ["docs"] => Response::html(self.page.clone()),
-            (_, p) if p == ["openapi.json"] || p == ["docs"] => Response::method_not_allowed(),
-            _ => Response::not_found(),
-        }
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .get("/openapi.json", |s, _| Response::json(200, &s.document))
+            .get("/docs", |s, _| Response::html(s.page.clone()));
     }
 }

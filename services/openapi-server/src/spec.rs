@@ -177,7 +177,15 @@ fn schemas() -> Value {
     let session_status = json!({ "type": "string", "enum": ["created", "recording", "processing", "anchored", "failed", "cancelled"] });
     json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
-        "Health": { "type": "object", "properties": { "status": { "type": "string", "example": "ok" }, "service": { "type": "string" } } },
+        "Health": { "type": "object", "properties": {
+            "status": { "type": "string", "example": "ok" }, "service": { "type": "string" },
+            "version": { "type": "string", "example": "0.1.0" },
+            "instance": { "type": "string", "description": "host name: the container or replica answering" },
+            "image_digest": { "type": "string", "nullable": true, "description": "LUCID_IMAGE_DIGEST, when the deployment sets it" },
+            "started_at": { "type": "integer", "description": "Unix seconds" },
+            "connections": { "type": "object", "properties": {
+                "open": { "type": "integer" }, "accepted": { "type": "integer" }, "refused": { "type": "integer" },
+                "header_timeouts": { "type": "integer" }, "body_timeouts": { "type": "integer" }, "send_timeouts": { "type": "integer" } } } } },
         "Ready": { "type": "object", "properties": {
             "status": { "type": "string", "enum": ["ready", "not ready"] },
             "service": { "type": "string" },
@@ -202,7 +210,10 @@ fn schemas() -> Value {
             "service": { "type": "string" }, "url": { "type": "string" },
             "state": { "type": "string", "enum": ["up", "unhealthy", "down"] },
             "tcp": { "type": "boolean" }, "http_status": { "type": "integer", "nullable": true },
-            "latency_ms": { "type": "integer" }, "error": { "type": "string" } } },
+            "latency_ms": { "type": "integer", "nullable": true, "description": "none when /health did not answer" },
+            "error": { "type": "string" },
+            "version": { "type": "string" }, "instance": { "type": "string" },
+            "image_digest": { "type": "string" }, "started_at": { "type": "integer" } } },
         "StatusTable": { "type": "object", "properties": {
             "checked_at": { "type": "integer" },
             "summary": { "type": "object", "properties": {
@@ -227,6 +238,7 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         400 => "Invalid request",
         404 => "Not found",
+        405 => "Method not allowed",
         409 => "Conflict",
         413 => "Body too large",
         503 => "Not ready",

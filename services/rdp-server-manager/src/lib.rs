@@ -25,7 +25,7 @@ pub mod slots;
 
 use lucid_runtime::ids::{now_unix, random_id};
 use lucid_runtime::storage::{write_failed, JsonFile};
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Request, Response, Routes};
 use serde::Deserialize;
 use serde_json::json;
 use slots::{Slots, Status};
@@ -76,76 +76,76 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/sessions", Self::create)
+            .get("/sessions", Self::list)
+            .get("/sessions/{id}", Self::get)
+            .delete("/sessions/{id}", Self::stop);
     }
 }
 
 impl Service {
-    fn route(&self, req: &Request) -> Result<Response, Response> {
-        match req.route() {
-            ("POST", s) if s == ["sessions"] => {
-                let body: NewSession = req.json()?;
-                let slot = self
-                    .store
-                    .try_update(|all| {
-                        all.create(random_id(), &body.user, self.max_sessions, now_unix())
-                    })
-                    .map_err(write_failed)?
-                    .map_err(Response::refused)?;
-                log::info(
-                    "rdp slot created",
-                    json!({ "id": slot.id, "user": slot.user, "display": slot.display }),
-                );
-                Ok(Response::json(201, &slot))
-            }
-            ("GET", s) if s == ["sessions"] => {
-                let filter = match req.query_param("status").as_deref() {
-                    None => None,
-                    Some("active") => Some(Status::Active),
-                    Some("stopped") => Some(Status::Stopped),
-                    Some(other) => {
-                        return Err(Response::error(
-                            400,
-                            format!("status {other:?}: expected active or stopped"),
-                        ))
-                    }
-                };
-                let (active, mut sessions) = self.store.read(|all| {
-                    let list: Vec<_> = all
-                        .slots
-                        .values()
-                        .filter(|s| filter.is_none_or(|f| s.status == f))
-                        .cloned()
-                        .collect();
-                    (all.active().count(), list)
-                });
-                sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
-                Ok(Response::json(
-                    200,
-                    &json!({ "max_sessions": self.max_sessions, "active": active, "sessions": sessions }),
+    fn create(&self, req: &Request) -> Result<Response, Response> {
+        let body: NewSession = req.json()?;
+        let slot = self
+            .store
+            .try_update(|all| all.create(random_id(), &body.user, self.max_sessions, now_unix()))
+            .map_err(write_failed)?
+            .map_err(Response::refused)?;
+        log::info(
+            "rdp slot created",
+            json!({ "id": slot.id, "user": slot.user, "display": slot.display }),
+        );
+        Ok(Response::json(201, &slot))
+    }
+
+    fn list(&self, req: &Request) -> Result<Response, Response> {
+        let filter = match req.query_param("status").as_deref() {
+            None => None,
+            Some("active") => Some(Status::Active),
+            Some("stopped") => Some(Status::Stopped),
+            Some(other) => {
+                return Err(Response::error(
+                    400,
+                    format!("status {other:?}: expected active or stopped"),
                 ))
             }
-            ("GET", s) if s.len() == 2 && s[0] == "sessions" => {
-                match self.store.read(|all| all.slots.get(s[1]).cloned()) {
-                    Some(slot) => Ok(Response::json(200, &slot)),
-                    None => Err(Response::error(404, format!("unknown slot {:?}", s[1]))),
-                }
-            }
-            ("DELETE", s) if s.len() == 2 && s[0] == "sessions" => {
-                let slot = self
-                    .store
-                    .try_update(|all| all.stop(s[1], now_unix()))
-                    .map_err(write_failed)?
-                    .map_err(Response::refused)?;
-                log::info(
-                    "rdp slot stopped",
-                    json!({ "id": slot.id, "user": slot.user }),
-                );
-                Ok(Response::json(200, &slot))
-            }
-            (_, s) if s.first() == Some(&"sessions") => Err(Response::method_not_allowed()),
-            _ => Err(Response::not_found()),
+        };
+        let (active, mut sessions) = self.store.read(|all| {
+            let list: Vec<_> = all
+                .slots
+                .values()
+                .filter(|s| filter.is_none_or(|f| s.status == f))
+                .cloned()
+                .collect();
+            (all.active().count(), list)
+        });
+        sessions.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(Response::json(
+            200,
+            &json!({ "max_sessions": self.max_sessions, "active": active, "sessions": sessions }),
+        ))
+    }
+
+    fn get(&self, req: &Request) -> Result<Response, Response> {
+        let id = req.param("id");
+        match self.store.read(|all| all.slots.get(id).cloned()) {
+            Some(slot) => Ok(Response::json(200, &slot)),
+            None => Err(Response::error(404, format!("unknown slot {id:?}"))),
         }
+    }
+
+    fn stop(&self, req: &Request) -> Result<Response, Response> {
+        let slot = self
+            .store
+            .try_update(|all| all.stop(req.param("id"), now_unix()))
+            .map_err(write_failed)?
+            .map_err(Response::refused)?;
+        log::info(
+            "rdp slot stopped",
+            json!({ "id": slot.id, "user": slot.user }),
+        );
+        Ok(Response::json(200, &slot))
     }
 }

@@ -1,5 +1,6 @@
 //! Calling other services over HTTP (plain HTTP inside the compose network; TLS ends at the edge).
 
+use crate::http::Response;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::Duration;
@@ -33,6 +34,36 @@ impl Reply {
         }
         serde_json::from_slice(&self.body).map_err(|e| format!("invalid JSON reply: {e}"))
     }
+}
+
+/// The caller's answer when `upstream` did not give the reply it needed. A 4xx stays that 4xx:
+/// the request was refused for a reason a retry will not change (too large, invalid, conflicting),
+/// and a 5xx would make callers retry it; the message names the upstream and quotes its error.
+/// Anything else is a 502 naming the upstream.
+pub fn upstream_refusal(upstream: &str, reply: &Reply) -> Response {
+    let quoted = reply.json_body()["error"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(&reply.body[..reply.body.len().min(300)]).into_owned()
+        });
+    if (400..500).contains(&reply.status) {
+        Response::error(reply.status, format!("{upstream}: {quoted}"))
+    } else {
+        Response::error(502, format!("{upstream}: HTTP {}: {quoted}", reply.status))
+    }
+}
+
+/// Checks that a body of `len` bytes fits `upstream`'s `limit` before sending it: otherwise the
+/// 413 the upstream would give, from here, naming the limit (see [`crate::app::Sends::AtMost`]).
+pub fn fits(upstream: &str, what: &str, len: usize, limit: u64) -> Result<(), Response> {
+    if len as u64 <= limit {
+        return Ok(());
+    }
+    Err(Response::error(
+        413,
+        format!("{what} would be a {len}-byte request to {upstream}, which accepts at most {limit} bytes"),
+    ))
 }
 
 /// A blocking HTTP client with a timeout; 4xx/5xx are replies, not errors.
@@ -124,9 +155,14 @@ impl Client {
     }
 }
 
+/// The deadline of [`Client::default`]: under the compose health check's 3 s, so a caller whose
+/// upstream hangs gives up (and answers) before anyone would call it unhealthy. Calls that move
+/// whole recordings set their own, longer deadlines.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+
 impl Default for Client {
     fn default() -> Self {
-        Client::new(Duration::from_secs(10))
+        Client::new(DEFAULT_TIMEOUT)
     }
 }
 
@@ -171,6 +207,40 @@ pub fn reachable(url: &str, timeout: Duration) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_upstream_4xx_stays_a_4xx_and_names_the_upstream() {
+        let reply = |status, body: &str| Reply {
+            status,
+            body: body.as_bytes().to_vec(),
+        };
+        let r = upstream_refusal(
+            "blockchain-vm",
+            &reply(413, r#"{"error":"request body larger than 1048576 bytes"}"#),
+        );
+        assert_eq!(r.status, 413);
+        assert_eq!(
+            r.json_body()["error"],
+            "blockchain-vm: request body larger than 1048576 bytes"
+        );
+        let r = upstream_refusal("blockchain-vm", &reply(503, "busy"));
+        assert_eq!(r.status, 502);
+        assert!(r.json_body()["error"]
+            .as_str()
+            .unwrap()
+            .contains("HTTP 503: busy"));
+    }
+
+    #[test]
+    fn a_body_over_the_upstream_limit_is_a_413_naming_it() {
+        assert!(fits("x", "the block", 10, 10).is_ok());
+        let r = fits("blockchain-vm", "the block", 11, 10).unwrap_err();
+        assert_eq!(r.status, 413);
+        assert!(r.json_body()["error"]
+            .as_str()
+            .unwrap()
+            .contains("at most 10 bytes"));
+    }
 
     #[test]
     fn host_port_parses_and_refuses_credentials() {

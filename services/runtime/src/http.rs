@@ -15,6 +15,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Client address as seen by the server (`ip:port`), if known.
     pub remote: Option<String>,
+    /// Parameters of the matched route (`{id}` in `/sessions/{id}`), set by the router.
+    pub params: Vec<(String, String)>,
 }
 
 impl Request {
@@ -46,14 +48,14 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Path split into non-empty segments: `/a/b/` -> `["a", "b"]`.
-    pub fn segments(&self) -> Vec<&str> {
-        self.path.split('/').filter(|s| !s.is_empty()).collect()
-    }
-
-    /// `method` and segments, for `match` routing: `("GET", ["sessions", id])`.
-    pub fn route(&self) -> (&str, Vec<&str>) {
-        (self.method.as_str(), self.segments())
+    /// A parameter of the matched route (`id` of `/sessions/{id}`); empty when the route has none
+    /// of that name.
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
     }
 
     /// First value of a query parameter (no percent-decoding beyond `+` and `%XX`).
@@ -133,10 +135,6 @@ impl Response {
         Self::error(404, "not found")
     }
 
-    pub fn method_not_allowed() -> Self {
-        Self::error(405, "method not allowed")
-    }
-
     pub fn html(body: impl Into<String>) -> Self {
         Self::new(200, "text/html; charset=utf-8", body.into().into_bytes())
     }
@@ -170,19 +168,14 @@ impl Response {
     }
 }
 
-/// Turns a `Result` of a handler into a response: `Err` already is one.
-pub fn respond(result: Result<Response, Response>) -> Response {
-    result.unwrap_or_else(|e| e)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn query_and_segments() {
+    fn query_parameters() {
         let r = Request::new("GET", "/sessions/abc/chunks?limit=5&name=a%20b+c");
-        assert_eq!(r.segments(), vec!["sessions", "abc", "chunks"]);
+        assert_eq!(r.path, "/sessions/abc/chunks");
         assert_eq!(r.query_param("limit").as_deref(), Some("5"));
         assert_eq!(r.query_param("name").as_deref(), Some("a b c"));
         assert_eq!(r.query_param("missing"), None);

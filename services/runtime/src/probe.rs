@@ -21,7 +21,7 @@ pub fn timeout_var(env: &mut Env, name: &str) -> Duration {
 }
 
 /// What a probe found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Accepts connections and `/health` answered 200.
@@ -29,6 +29,7 @@ pub enum State {
     /// Accepts connections, but `/health` failed or answered something else.
     Unhealthy,
     /// No TCP connection.
+    #[default]
     Down,
 }
 
@@ -43,7 +44,7 @@ impl State {
 }
 
 /// The result for one service.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Probe {
     pub service: String,
     pub url: String,
@@ -51,30 +52,60 @@ pub struct Probe {
     pub tcp: bool,
     /// Status of `GET /health`, when it answered.
     pub http_status: Option<u16>,
-    pub latency_ms: u64,
+    /// How long `/health` took to answer; none when it did not (a service that is down has no
+    /// latency to show).
+    pub latency_ms: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the service's `/health` says about itself.
+    #[serde(flatten)]
+    pub identity: Identity,
+}
+
+/// Who answered a probe, from its `/health` (absent for services that did not answer, or whose
+/// runtime predates these fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Identity {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<String>,
+    /// Unix seconds at which the process started serving.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<u64>,
+}
+
+impl Identity {
+    fn from_health(body: &serde_json::Value) -> Self {
+        let text = |k: &str| body[k].as_str().map(str::to_string);
+        Identity {
+            version: text("version"),
+            instance: text("instance"),
+            image_digest: text("image_digest"),
+            started_at: body["started_at"].as_u64(),
+        }
+    }
 }
 
 /// Probes one service at `url` (`http://host:port`).
 pub fn probe(service: &str, url: &str, timeout: Duration) -> Probe {
-    let started = Instant::now();
     let mut result = Probe {
         service: service.to_string(),
         url: url.to_string(),
-        state: State::Down,
-        tcp: false,
-        http_status: None,
-        latency_ms: 0,
-        error: None,
+        ..Probe::default()
     };
     match client::reachable(url, timeout) {
         Err(e) => result.error = Some(e),
         Ok(()) => {
             result.tcp = true;
+            let started = Instant::now();
             match Client::new(timeout).get(&format!("{url}/health")) {
                 Ok(reply) => {
+                    result.latency_ms = Some(started.elapsed().as_millis() as u64);
                     result.http_status = Some(reply.status);
+                    result.identity = Identity::from_health(&reply.json_body());
                     if reply.status == 200 {
                         result.state = State::Up;
                     } else {
@@ -89,7 +120,6 @@ pub fn probe(service: &str, url: &str, timeout: Duration) -> Probe {
             }
         }
     }
-    result.latency_ms = started.elapsed().as_millis() as u64;
     result
 }
 
@@ -108,11 +138,8 @@ pub fn probe_all(services: &[(String, String)], timeout: Duration) -> Vec<Probe>
                 h.join().unwrap_or_else(|_| Probe {
                     service: name.clone(),
                     url: url.clone(),
-                    state: State::Down,
-                    tcp: false,
-                    http_status: None,
-                    latency_ms: 0,
                     error: Some("probe panicked".into()),
+                    ..Probe::default()
                 })
             })
             .collect()
@@ -170,6 +197,8 @@ mod tests {
         );
         assert_eq!(probes[1].http_status, Some(503));
         assert!(probes[2].error.is_some());
+        assert_eq!(probes[2].latency_ms, None, "a down service has no latency");
+        assert!(probes[0].latency_ms.is_some());
         assert_eq!(
             summarize(&probes),
             Summary {
@@ -179,6 +208,32 @@ mod tests {
                 down: 1
             }
         );
+    }
+
+    #[test]
+    fn identity_comes_from_the_services_own_health() {
+        let ctx = crate::context::Context::new("probed", "9.8.7");
+        let mut env = crate::config::Env::from_vars([("LUCID_IMAGE_DIGEST", "sha256:abc")]);
+        let mut base = crate::server::BaseConfig::read(&mut env, 1024);
+        base.port = 0;
+        base.bind = std::net::IpAddr::from([127, 0, 0, 1]);
+        let server = crate::server::serve(Nothing, &base, Vec::new(), &ctx).unwrap();
+        let p = probe("probed", &server.url(), Duration::from_secs(2));
+        assert_eq!(p.state, State::Up);
+        assert_eq!(p.identity.version.as_deref(), Some("9.8.7"));
+        assert_eq!(p.identity.image_digest.as_deref(), Some("sha256:abc"));
+        assert!(p.identity.instance.is_some() && p.identity.started_at.is_some());
+        server.stop();
+    }
+
+    struct Nothing;
+    impl crate::app::App for Nothing {
+        type Config = ();
+        fn config(_: &mut crate::config::Env) {}
+        fn start(_: (), _: &crate::context::Context) -> Result<Self, String> {
+            Ok(Nothing)
+        }
+        fn routes(_: &mut crate::routes::Routes<Self>) {}
     }
 
     #[test]

@@ -37,6 +37,54 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     result
 }
 
+/// True for a name [`atomic_write`] gives its temporary files: `.<name>.tmp-<pid>-<n>`.
+fn is_temp_name(file_name: &str) -> bool {
+    let Some((stem, tail)) = file_name
+        .strip_prefix('.')
+        .and_then(|rest| rest.rsplit_once(".tmp-"))
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    !stem.is_empty()
+        && tail
+            .split_once('-')
+            .is_some_and(|(pid, n)| digits(pid) && digits(n))
+}
+
+/// Removes the temporary files that a process killed mid-write left in `dir` (and, with
+/// `recursive`, its subdirectories): called when a store opens, before this process writes
+/// anything there, so none of them can be a write in progress. Returns how many it removed;
+/// each removal is logged.
+pub fn remove_stale_temp_files(dir: &Path, recursive: bool) -> Result<usize, String> {
+    let mut removed = 0;
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", dir.display())),
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() && recursive {
+                dirs.push(path);
+            } else if kind.is_file() && entry.file_name().to_str().is_some_and(is_temp_name) {
+                fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                log::info(
+                    "removed stale temporary file",
+                    json!({ "path": path.display().to_string() }),
+                );
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// Reads the JSON document at `path`: `Ok(None)` when there is none, an error naming the path
 /// when it cannot be read or does not parse as the `what` it should hold.
 pub fn read_json<T: DeserializeOwned>(path: &Path, what: &str) -> Result<Option<T>, String> {
@@ -56,9 +104,13 @@ pub fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), S
 }
 
 /// Creates the data directory a service got from its required volume variable `var`
-/// (e.g. `CHUNKER_DATA_DIR`); the error names the variable and the path.
+/// (e.g. `CHUNKER_DATA_DIR`) and removes the temporary files an interrupted write left anywhere
+/// in it; the error names the variable and the path.
 pub fn create_data_dir(var: &str, dir: &Path) -> Result<(), String> {
-    fs::create_dir_all(dir).map_err(|e| format!("{var} {}: {e}", dir.display()))
+    fs::create_dir_all(dir).map_err(|e| format!("{var} {}: {e}", dir.display()))?;
+    remove_stale_temp_files(dir, true)
+        .map(drop)
+        .map_err(|e| format!("{var}: {e}"))
 }
 
 /// The answer to a failed store write: logged (the operator must see a full or broken volume)
@@ -78,8 +130,12 @@ pub struct JsonFile<T> {
 impl<T: Serialize + DeserializeOwned + Default> JsonFile<T> {
     /// Loads the file, or starts from `T::default()` when it does not exist yet.
     /// A file that exists but does not parse is an error: never silently start over.
+    /// Temporary files an interrupted write left beside it are removed.
     pub fn open(path: impl Into<PathBuf>) -> Result<Self, String> {
         let path = path.into();
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            remove_stale_temp_files(dir, false)?;
+        }
         let value = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{}: corrupt JSON store: {e}", path.display()))?,
@@ -223,6 +279,40 @@ mod tests {
             .err()
             .unwrap();
         assert!(err.contains("corrupt JSON store"), "{err}");
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_when_a_store_opens() {
+        let dir = tempdir("stale");
+        fs::create_dir_all(dir.join("s1")).unwrap();
+        // What kill -9 during atomic_write leaves, beside files that only look similar.
+        for name in [
+            ".s.json.tmp-7-0",
+            ".s.json.tmp-4242-17",
+            "s1/.0.zst.tmp-9-3",
+        ] {
+            fs::write(dir.join(name), b"half").unwrap();
+        }
+        for keep in ["s.json.tmp-7-0", ".s.json.tmp-x-1", ".tmp-1-2", "s1/0.zst"] {
+            fs::write(dir.join(keep), b"keep").unwrap();
+        }
+        let store: JsonFile<BTreeMap<String, u32>> = JsonFile::open(dir.join("s.json")).unwrap();
+        store.update(|m| Ok(m.insert("a".into(), 1))).unwrap();
+        assert!(!dir.join(".s.json.tmp-7-0").exists());
+        assert!(!dir.join(".s.json.tmp-4242-17").exists());
+        // A store opens its own directory only; a data directory is swept whole.
+        assert!(dir.join("s1/.0.zst.tmp-9-3").exists());
+        create_data_dir("X_DATA_DIR", &dir).unwrap();
+        assert!(!dir.join("s1/.0.zst.tmp-9-3").exists());
+        for keep in [
+            "s.json.tmp-7-0",
+            ".s.json.tmp-x-1",
+            ".tmp-1-2",
+            "s1/0.zst",
+            "s.json",
+        ] {
+            assert!(dir.join(keep).exists(), "{keep} was removed");
+        }
     }
 
     #[test]

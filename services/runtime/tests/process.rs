@@ -1,88 +1,12 @@
 //! The runtime as users meet it: a real service process, its configuration errors, its HTTP
 //! endpoints, its `healthcheck` subcommand and its reaction to SIGTERM.
 
+mod common;
+
+use common::{demo, free_port, Running};
 use lucid_runtime::client::Client;
 use std::net::TcpListener;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const DEMO: &str = env!("CARGO_BIN_EXE_lucid-runtime-demo");
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn demo(vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(DEMO);
-    cmd.env_clear().envs(vars.iter().copied());
-    cmd
-}
-
-struct Running {
-    child: Child,
-    port: u16,
-}
-
-impl Running {
-    fn start(extra: &[(&str, &str)]) -> Running {
-        let port = free_port();
-        let port_s = port.to_string();
-        let mut vars = vec![
-            ("LUCID_HTTP_PORT", port_s.as_str()),
-            ("LUCID_BIND", "127.0.0.1"),
-        ];
-        vars.extend_from_slice(extra);
-        let child = demo(&vars)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "demo did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Running { child, port }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    fn healthcheck(&self) -> Output {
-        demo(&[("LUCID_HTTP_PORT", &self.port.to_string())])
-            .arg("healthcheck")
-            .output()
-            .unwrap()
-    }
-
-    /// Sends SIGTERM and returns the exit status and how long the process took to exit.
-    fn terminate(mut self) -> (std::process::ExitStatus, Duration) {
-        let started = Instant::now();
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return (status, started.elapsed());
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "no exit 10 s after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::time::Duration;
 
 #[test]
 fn bad_configuration_exits_2_and_names_every_variable() {

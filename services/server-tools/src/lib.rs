@@ -6,8 +6,10 @@
 //! # API
 //! - `GET /status` → `{"checked_at": unix seconds, "summary": {"total", "up", "unhealthy",
 //!   "down"}, "services": [{"service", "url", "state": "up"|"unhealthy"|"down", "tcp": bool,
-//!   "http_status": int|null, "latency_ms", "error"?}]}`, in catalog order; always 200 (the
-//!   table is the answer, whatever it says).
+//!   "http_status": int|null, "latency_ms": int|null (null when /health did not answer),
+//!   "error"?, "version"?, "instance"?, "image_digest"?, "started_at"?}]}` (the last four as the
+//!   service's own `/health` reports them), in catalog order; always 200 (the table is the
+//!   answer, whatever it says).
 //! - `GET /status/<service>` → that service's row, 404 if it is not in the catalog.
 //!
 //! # Out of scope
@@ -15,7 +17,7 @@
 //! The probing itself is the runtime's `probe` module, shared with admin-ui.
 
 use lucid_runtime::probe::{self, Probe};
-use lucid_runtime::{ids, App, Context, Env, Request, Response};
+use lucid_runtime::{ids, App, Context, Env, Response, Routes};
 use serde_json::json;
 use std::time::Duration;
 
@@ -46,23 +48,19 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        match req.route() {
-            ("GET", p) if p == ["status"] => {
-                let probes = probe::probe_all(&self.catalog, self.timeout);
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .get("/status", |s, _| {
+                let probes = probe::probe_all(&s.catalog, s.timeout);
                 Response::json(200, &table(&probes))
-            }
-            ("GET", p) if p.len() == 2 && p[0] == "status" => {
-                match self.catalog.iter().find(|(name, _)| name == p[1]) {
-                    Some((name, url)) => {
-                        Response::json(200, &probe::probe(name, url, self.timeout))
-                    }
-                    None => Response::error(404, format!("{} is not in the catalog", p[1])),
+            })
+            .get("/status/{service}", |s, req| {
+                let wanted = req.param("service");
+                match s.catalog.iter().find(|(name, _)| name == wanted) {
+                    Some((name, url)) => Response::json(200, &probe::probe(name, url, s.timeout)),
+                    None => Response::error(404, format!("{wanted} is not in the catalog")),
                 }
-            }
-            (_, p) if p.first() == Some(&"status") => Response::method_not_allowed(),
-            _ => Response::not_found(),
-        }
+            });
     }
 }
 

@@ -23,10 +23,9 @@ pub mod chunk;
 pub mod dfast;
 
 use chunk::{ChunkInfo, Manifest};
-use lucid_runtime::client::Client;
-use lucid_runtime::http::respond;
+use lucid_runtime::client::{upstream_refusal, Client};
 use lucid_runtime::storage::{atomic_write, read_json, write_json};
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Response, Routes, Sends};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -78,12 +77,7 @@ impl Service {
                     format!("session-recorder has no session {id:?}"),
                 ))
             }
-            s => {
-                return Err(self.upstream_error(
-                    "get",
-                    format!("HTTP {s}: {}", String::from_utf8_lossy(&reply.body)),
-                ))
-            }
+            _ => return Err(upstream_refusal("session-recorder", &reply)),
         }
         let session: serde_json::Value = reply.json().map_err(|e| self.upstream_error("get", e))?;
         if session["status"] != "finished" {
@@ -106,7 +100,10 @@ impl Service {
                 .client
                 .get(&url)
                 .map_err(|e| self.upstream_error("read", e))?;
-            if reply.status != 200 || reply.body.len() as u64 != length {
+            if reply.status != 200 {
+                return Err(upstream_refusal("session-recorder", &reply));
+            }
+            if reply.body.len() as u64 != length {
                 return Err(self.upstream_error(
                     "read",
                     format!(
@@ -154,6 +151,7 @@ impl Service {
 
 impl App for Service {
     type Config = Config;
+    const SENDS: &'static [(&'static str, Sends)] = &[("session-recorder", Sends::NoBody)];
 
     fn config(env: &mut Env) -> Config {
         let data_dir = env.required("CHUNKER_DATA_DIR", "directory of the chunks volume");
@@ -187,22 +185,19 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s.len() == 3 && s[0] == "sessions" && s[2] == "chunk" => {
-                self.chunk(s[1])
-            }
-            ("GET", s) if s.len() == 3 && s[0] == "sessions" && s[2] == "manifest" => {
-                self.manifest(s[1]).and_then(|m| {
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/sessions/{id}/chunk", |s, req| s.chunk(req.param("id")))
+            .get("/sessions/{id}/manifest", |s, req| {
+                let id = req.param("id");
+                s.manifest(id).and_then(|m| {
                     m.map(|m| Response::json(200, &m)).ok_or_else(|| {
-                        Response::error(404, format!("session {:?} is not chunked", s[1]))
+                        Response::error(404, format!("session {id:?} is not chunked"))
                     })
                 })
-            }
-            ("GET", s) if s.len() == 4 && s[0] == "sessions" && s[2] == "chunks" => {
-                self.get_chunk(s[1], s[3])
-            }
-            _ => Err(Response::not_found()),
-        })
+            })
+            .get("/sessions/{id}/chunks/{index}", |s, req| {
+                s.get_chunk(req.param("id"), req.param("index"))
+            });
     }
 }

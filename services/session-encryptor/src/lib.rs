@@ -24,10 +24,9 @@
 pub mod crypto;
 
 use crypto::MasterKey;
-use lucid_runtime::client::Client;
-use lucid_runtime::http::respond;
+use lucid_runtime::client::{upstream_refusal, Client};
 use lucid_runtime::storage::{atomic_write, read_json, write_json};
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Response, Routes, Sends};
 use serde::{Deserialize, Serialize};
 use session_chunker::chunk::Manifest;
 use std::path::PathBuf;
@@ -94,13 +93,7 @@ impl Service {
                 404,
                 format!("session-chunker: {url}: not found"),
             )),
-            s => Err(Response::error(
-                502,
-                format!(
-                    "session-chunker: {url}: HTTP {s}: {}",
-                    String::from_utf8_lossy(&reply.body)
-                ),
-            )),
+            _ => Err(upstream_refusal("session-chunker", &reply)),
         }
     }
 
@@ -187,6 +180,7 @@ impl App for Service {
     type Config = Config;
     /// A sealed chunk of 16 MiB of incompressible data, plus Zstd framing, nonce and tag.
     const MAX_BODY_BYTES: u64 = 17 << 20;
+    const SENDS: &'static [(&'static str, Sends)] = &[("session-chunker", Sends::NoBody)];
 
     fn config(env: &mut Env) -> Config {
         let data_dir = env.required("ENCRYPTOR_DATA_DIR", "directory of the encrypted volume");
@@ -227,27 +221,24 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s.len() == 3 && s[0] == "sessions" && s[2] == "encrypt" => {
-                self.encrypt(s[1])
-            }
-            ("GET", s) if s.len() == 3 && s[0] == "sessions" && s[2] == "manifest" => {
-                self.manifest(s[1]).and_then(|m| {
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/sessions/{id}/encrypt", |s, req| {
+                s.encrypt(req.param("id"))
+            })
+            .get("/sessions/{id}/manifest", |s, req| {
+                let id = req.param("id");
+                s.manifest(id).and_then(|m| {
                     m.map(|m| Response::json(200, &m)).ok_or_else(|| {
-                        Response::error(404, format!("session {:?} is not encrypted", s[1]))
+                        Response::error(404, format!("session {id:?} is not encrypted"))
                     })
                 })
-            }
-            ("GET", s) if s.len() == 4 && s[0] == "sessions" && s[2] == "chunks" => {
-                self.get_chunk(s[1], s[3])
-            }
-            ("POST", s)
-                if s.len() == 5 && s[0] == "sessions" && s[2] == "chunks" && s[4] == "decrypt" =>
-            {
-                self.decrypt(s[1], s[3], &req.body)
-            }
-            _ => Err(Response::not_found()),
-        })
+            })
+            .get("/sessions/{id}/chunks/{index}", |s, req| {
+                s.get_chunk(req.param("id"), req.param("index"))
+            })
+            .post("/sessions/{id}/chunks/{index}/decrypt", |s, req| {
+                s.decrypt(req.param("id"), req.param("index"), &req.body)
+            });
     }
 }

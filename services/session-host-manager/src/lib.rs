@@ -29,7 +29,7 @@ pub mod registry;
 use lucid_runtime::http::Refusal;
 use lucid_runtime::ids::now_unix;
 use lucid_runtime::storage::{write_failed, JsonFile};
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Request, Response, Routes};
 use registry::{Host, Registry};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -89,113 +89,124 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/hosts", Self::register)
+            .get("/hosts", |s, _| s.hosts())
+            .get("/hosts/{id}", Self::host)
+            .delete("/hosts/{id}", Self::deregister)
+            .post("/hosts/{id}/heartbeat", Self::heartbeat)
+            .post("/assignments", Self::assign)
+            .get("/assignments/{session}", Self::assignment)
+            .delete("/assignments/{session}", Self::release);
     }
 }
 
 impl Service {
+    fn register(&self, req: &Request) -> Result<Response, Response> {
+        let now = now_unix();
+        let body: NewHost = req.json()?;
+        let (host, new) = self
+            .store
+            .try_update(|r| r.register(&body.host_id, &body.address, body.capacity, now))
+            .map_err(write_failed)?
+            .map_err(Response::refused)?;
+        log::info(
+            "host registered",
+            json!({ "host_id": host.host_id, "capacity": host.capacity, "new": new }),
+        );
+        Ok(Response::json(
+            if new { 201 } else { 200 },
+            &self.view(&host, now),
+        ))
+    }
+
+    fn hosts(&self) -> Response {
+        let now = now_unix();
+        let hosts: Vec<Value> = self
+            .store
+            .read(|r| r.hosts.values().map(|h| self.view(h, now)).collect());
+        Response::json(200, &json!({ "hosts": hosts }))
+    }
+
+    fn host(&self, req: &Request) -> Result<Response, Response> {
+        let id = req.param("id");
+        match self.store.read(|r| r.hosts.get(id).cloned()) {
+            Some(host) => Ok(Response::json(200, &self.view(&host, now_unix()))),
+            None => Err(Response::error(404, format!("unknown host {id:?}"))),
+        }
+    }
+
+    fn heartbeat(&self, req: &Request) -> Result<Response, Response> {
+        let now = now_unix();
+        let host = self
+            .store
+            .try_update(|r| r.heartbeat(req.param("id"), now))
+            .map_err(write_failed)?
+            .map_err(Response::refused)?;
+        Ok(Response::json(200, &self.view(&host, now)))
+    }
+
+    fn deregister(&self, req: &Request) -> Result<Response, Response> {
+        let host = self
+            .store
+            .try_update(|r| r.deregister(req.param("id")))
+            .map_err(write_failed)?
+            .map_err(Response::refused)?;
+        log::info("host deregistered", json!({ "host_id": host.host_id }));
+        Ok(Response::json(200, &self.view(&host, now_unix())))
+    }
+
+    fn assign(&self, req: &Request) -> Result<Response, Response> {
+        let body: NewAssignment = req.json()?;
+        let (assignment, new) = self
+            .store
+            .try_update(|r| r.assign(&body.session_id, now_unix(), self.heartbeat_timeout))
+            .map_err(write_failed)?
+            .map_err(|e| {
+                log::warn(
+                    "session not assigned",
+                    json!({ "session_id": body.session_id, "reason": e.message() }),
+                );
+                Response::refused(e)
+            })?;
+        if new {
+            log::info(
+                "session assigned",
+                json!({ "session_id": assignment.session_id, "host_id": assignment.host_id }),
+            );
+        }
+        Ok(Response::json(if new { 201 } else { 200 }, &assignment))
+    }
+
+    fn assignment(&self, req: &Request) -> Result<Response, Response> {
+        let session = req.param("session");
+        match self.store.read(|r| r.find(session)) {
+            Some(a) => Ok(Response::json(200, &a)),
+            None => Err(Response::error(
+                404,
+                format!("session {session:?} is not assigned"),
+            )),
+        }
+    }
+
+    fn release(&self, req: &Request) -> Result<Response, Response> {
+        let a = self
+            .store
+            .try_update(|r| r.release(req.param("session")))
+            .map_err(write_failed)?
+            .map_err(Response::refused)?;
+        log::info(
+            "session released",
+            json!({ "session_id": a.session_id, "host_id": a.host_id }),
+        );
+        Ok(Response::json(200, &a))
+    }
+
     fn view(&self, host: &Host, now: u64) -> Value {
         let mut v = serde_json::to_value(host).unwrap_or(Value::Null);
         v["alive"] = json!(host.alive(now, self.heartbeat_timeout));
         v["free"] = json!(host.free());
         v
-    }
-
-    fn route(&self, req: &Request) -> Result<Response, Response> {
-        let now = now_unix();
-        match req.route() {
-            ("POST", s) if s == ["hosts"] => {
-                let body: NewHost = req.json()?;
-                let (host, new) = self
-                    .store
-                    .try_update(|r| r.register(&body.host_id, &body.address, body.capacity, now))
-                    .map_err(write_failed)?
-                    .map_err(Response::refused)?;
-                log::info(
-                    "host registered",
-                    json!({ "host_id": host.host_id, "capacity": host.capacity, "new": new }),
-                );
-                Ok(Response::json(
-                    if new { 201 } else { 200 },
-                    &self.view(&host, now),
-                ))
-            }
-            ("GET", s) if s == ["hosts"] => {
-                let hosts: Vec<Value> = self
-                    .store
-                    .read(|r| r.hosts.values().map(|h| self.view(h, now)).collect());
-                Ok(Response::json(200, &json!({ "hosts": hosts })))
-            }
-            ("GET", s) if s.len() == 2 && s[0] == "hosts" => {
-                match self.store.read(|r| r.hosts.get(s[1]).cloned()) {
-                    Some(host) => Ok(Response::json(200, &self.view(&host, now))),
-                    None => Err(Response::error(404, format!("unknown host {:?}", s[1]))),
-                }
-            }
-            ("POST", s) if s.len() == 3 && s[0] == "hosts" && s[2] == "heartbeat" => {
-                let host = self
-                    .store
-                    .try_update(|r| r.heartbeat(s[1], now))
-                    .map_err(write_failed)?
-                    .map_err(Response::refused)?;
-                Ok(Response::json(200, &self.view(&host, now)))
-            }
-            ("DELETE", s) if s.len() == 2 && s[0] == "hosts" => {
-                let host = self
-                    .store
-                    .try_update(|r| r.deregister(s[1]))
-                    .map_err(write_failed)?
-                    .map_err(Response::refused)?;
-                log::info("host deregistered", json!({ "host_id": host.host_id }));
-                Ok(Response::json(200, &self.view(&host, now)))
-            }
-            ("POST", s) if s == ["assignments"] => {
-                let body: NewAssignment = req.json()?;
-                let (assignment, new) = self
-                    .store
-                    .try_update(|r| r.assign(&body.session_id, now, self.heartbeat_timeout))
-                    .map_err(write_failed)?
-                    .map_err(|e| {
-                        log::warn(
-                            "session not assigned",
-                            json!({ "session_id": body.session_id, "reason": e.message() }),
-                        );
-                        Response::refused(e)
-                    })?;
-                if new {
-                    log::info(
-                        "session assigned",
-                        json!({ "session_id": assignment.session_id, "host_id": assignment.host_id }),
-                    );
-                }
-                Ok(Response::json(if new { 201 } else { 200 }, &assignment))
-            }
-            ("GET", s) if s.len() == 2 && s[0] == "assignments" => {
-                match self.store.read(|r| r.find(s[1])) {
-                    Some(a) => Ok(Response::json(200, &a)),
-                    None => Err(Response::error(
-                        404,
-                        format!("session {:?} is not assigned", s[1]),
-                    )),
-                }
-            }
-            ("DELETE", s) if s.len() == 2 && s[0] == "assignments" => {
-                let a = self
-                    .store
-                    .try_update(|r| r.release(s[1]))
-                    .map_err(write_failed)?
-                    .map_err(Response::refused)?;
-                log::info(
-                    "session released",
-                    json!({ "session_id": a.session_id, "host_id": a.host_id }),
-                );
-                Ok(Response::json(200, &a))
-            }
-            (_, s) if matches!(s.first(), Some(&("hosts" | "assignments"))) => {
-                Err(Response::method_not_allowed())
-            }
-            _ => Err(Response::not_found()),
-        }
     }
 }

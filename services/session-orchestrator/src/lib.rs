@@ -25,11 +25,10 @@
 
 pub mod run;
 
-use lucid_runtime::client::{Client, Reply};
-use lucid_runtime::http::respond;
+use lucid_runtime::client::{fits, Client, Reply};
 use lucid_runtime::ids::now_unix;
 use lucid_runtime::storage::JsonFile;
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Response, Routes, Sends};
 use run::{classify, Backoff, Outcome, Run, Stage, Status};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -37,6 +36,26 @@ use std::path::PathBuf;
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// Body limits of merkle-builder and on-system-chain-client (lucid-e2e's `limits` test holds them
+/// to the real ones): a session whose leaves or anchor would exceed them fails at once, naming
+/// the limit, instead of being refused there.
+const MERKLE_BODY_LIMIT: u64 = 1 << 20;
+const ANCHOR_BODY_LIMIT: u64 = 1 << 20;
+
+/// `value` as a request body for `upstream`, or a failed step naming its limit.
+fn sized(upstream: &str, what: &str, value: &Value, limit: u64) -> Result<Vec<u8>, StepError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| StepError::Failed(e.to_string()))?;
+    fits(upstream, what, bytes.len(), limit).map_err(|refused| {
+        StepError::Failed(
+            refused.json_body()["error"]
+                .as_str()
+                .unwrap_or("too large")
+                .to_string(),
+        )
+    })?;
+    Ok(bytes)
+}
 
 pub struct Urls {
     recorder: String,
@@ -216,10 +235,18 @@ impl Inner {
                 });
             }
             Stage::Encrypted => {
+                let leaves = sized(
+                    "merkle-builder",
+                    "the tree's leaves",
+                    &json!({ "leaves": run.leaves }),
+                    MERKLE_BODY_LIMIT,
+                )?;
                 let tree = self.call(id, "merkle-builder", &[200, 201], |c| {
-                    c.put_json(
+                    c.request(
+                        "PUT",
                         &format!("{}/trees/{id}", u.merkle),
-                        &json!({ "leaves": run.leaves }),
+                        &[("content-type".into(), "application/json".into())],
+                        &leaves,
                     )
                 })?;
                 let root = tree["root"].as_str().map(String::from);
@@ -229,14 +256,23 @@ impl Inner {
                 });
             }
             Stage::TreeBuilt => {
-                let anchor = json!({
-                    "session_id": id,
-                    "merkle_root": run.merkle_root,
-                    "chunk_count": run.chunk_count,
-                    "chunk_hashes": run.leaves,
-                });
+                let anchor = sized(
+                    "on-system-chain-client",
+                    "the anchor",
+                    &json!({
+                        "session_id": id,
+                        "merkle_root": run.merkle_root,
+                        "chunk_count": run.chunk_count,
+                        "chunk_hashes": run.leaves,
+                    }),
+                    ANCHOR_BODY_LIMIT,
+                )?;
                 let receipt = self.call(id, "on-system-chain-client", &[200, 201], |c| {
-                    c.post_json(&format!("{}/anchors", u.chain_client), &anchor)
+                    c.post_bytes(
+                        &format!("{}/anchors", u.chain_client),
+                        "application/json",
+                        &anchor,
+                    )
                 })?;
                 self.update(id, |r| {
                     r.receipt = Some(receipt);
@@ -306,6 +342,13 @@ impl Service {
 
 impl App for Service {
     type Config = Config;
+    const SENDS: &'static [(&'static str, Sends)] = &[
+        ("session-recorder", Sends::NoBody),
+        ("session-chunker", Sends::NoBody),
+        ("session-encryptor", Sends::NoBody),
+        ("merkle-builder", Sends::AtMost(MERKLE_BODY_LIMIT)),
+        ("on-system-chain-client", Sends::AtMost(ANCHOR_BODY_LIMIT)),
+    ];
 
     fn config(env: &mut Env) -> Config {
         let data_dir = env.required(
@@ -396,21 +439,20 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s.len() == 3 && s[0] == "sessions" && s[2] == "run" => {
-                self.start_run(s[1])
-            }
-            ("GET", s) if s == ["sessions"] => Ok(self
-                .inner
-                .runs
-                .read(|m| Response::json(200, &json!({ "runs": m.values().collect::<Vec<_>>() })))),
-            ("GET", s) if s.len() == 2 && s[0] == "sessions" => self
-                .inner
-                .runs
-                .read(|m| m.get(s[1]).map(|r| Response::json(200, r)))
-                .ok_or_else(|| Response::error(404, format!("no run for session {:?}", s[1]))),
-            _ => Err(Response::not_found()),
-        })
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/sessions/{id}/run", |s, req| s.start_run(req.param("id")))
+            .get("/sessions", |s, _| {
+                s.inner.runs.read(|m| {
+                    Response::json(200, &json!({ "runs": m.values().collect::<Vec<_>>() }))
+                })
+            })
+            .get("/sessions/{id}", |s, req| {
+                let id = req.param("id");
+                s.inner
+                    .runs
+                    .read(|m| m.get(id).map(|r| Response::json(200, r)))
+                    .ok_or_else(|| Response::error(404, format!("no run for session {id:?}")))
+            });
     }
 }

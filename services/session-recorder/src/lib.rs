@@ -21,8 +21,7 @@
 
 pub mod store;
 
-use lucid_runtime::http::respond;
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Request, Response, Routes};
 use serde::Deserialize;
 use std::path::PathBuf;
 use store::{Store, StoreError};
@@ -129,31 +128,30 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        respond(match req.route() {
-            ("POST", s) if s == ["sessions"] => self.create(req),
-            ("GET", s) if s == ["sessions"] => self
-                .store
-                .list()
-                .map(|l| Response::json(200, &serde_json::json!({ "sessions": l })))
-                .map_err(error),
-            ("GET", s) if s.len() == 2 && s[0] == "sessions" => self
-                .store
-                .get(s[1])
-                .map(|m| Response::json(200, &m))
-                .map_err(error),
-            ("POST", s) if s.len() == 3 && s[0] == "sessions" && s[2] == "data" => {
-                self.append(s[1], req)
-            }
-            ("GET", s) if s.len() == 3 && s[0] == "sessions" && s[2] == "data" => {
-                self.read(s[1], req)
-            }
-            ("POST", s) if s.len() == 3 && s[0] == "sessions" && s[2] == "finish" => self
-                .store
-                .finish(s[1])
-                .map(|m| Response::json(200, &m))
-                .map_err(error),
-            _ => Err(Response::not_found()),
-        })
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/sessions", Self::create)
+            .get("/sessions", |s, _| {
+                s.store
+                    .list()
+                    .map(|l| Response::json(200, &serde_json::json!({ "sessions": l })))
+                    .map_err(error)
+            })
+            .get("/sessions/{id}", |s, req| {
+                s.store
+                    .get(req.param("id"))
+                    .map(|m| Response::json(200, &m))
+                    .map_err(error)
+            })
+            .post("/sessions/{id}/data", |s, req| {
+                s.append(req.param("id"), req)
+            })
+            .get("/sessions/{id}/data", |s, req| s.read(req.param("id"), req))
+            .post("/sessions/{id}/finish", |s, req| {
+                s.store
+                    .finish(req.param("id"))
+                    .map(|m| Response::json(200, &m))
+                    .map_err(error)
+            });
     }
 }

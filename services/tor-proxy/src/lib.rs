@@ -4,8 +4,23 @@
 //! Tor itself (circuits, onion services, the directory protocol) cannot live in a static
 //! distroless image and is not reimplemented here: this service is the Rust side of that boundary.
 //! Point `TOR_UPSTREAM_SOCKS` at a Tor daemon's `SocksPort` and every allowed CONNECT is relayed
-//! through it, with names passed on unresolved (no local DNS lookups, so no DNS leaks). Without an
-//! upstream, tor-proxy connects directly (and `.onion` names cannot be reached).
+//! through it, with names passed on unresolved (no local DNS lookups, so no DNS leaks).
+//!
+//! **Fail closed.** Without an upstream, tor-proxy refuses to start (exit 2, the message says what
+//! to set): it connects directly — un-anonymised, and `.onion` names cannot be reached — only when
+//! `TOR_PROXY_ALLOW_DIRECT=true` says so explicitly, which the generated compose files never do.
+//!
+//! # What an operator must set
+//! The compose files give tor-proxy two secrets (files in `${LUCID_SECRETS_DIR:-./secrets}/`,
+//! mounted at `/run/secrets/<name>` and read through `<VAR>_FILE`):
+//! - `tor-upstream-socks` → `TOR_UPSTREAM_SOCKS`: one line `host:port` of a Tor daemon's
+//!   `SocksPort` reachable from the `lucid_core_net` network (e.g. a Tor container or the
+//!   host's `172.28.0.1:9050` with `SocksPort 172.28.0.1:9050` in its torrc);
+//! - `tor-upstream-credentials` → `TOR_UPSTREAM_CREDENTIALS`: one line `user:password` for that
+//!   endpoint (RFC 1929; Tor accepts any pair and uses it for stream isolation, or set
+//!   `Socks5ProxyUsername`-style auth on a SOCKS front).
+//!
+//! Optionally `TOR_PROXY_CREDENTIALS` (accepted client logins) and the allowlist variables below.
 //!
 //! # SOCKS5 (port `TOR_PROXY_SOCKS_PORT`, 9050)
 //! - methods: 0x00 (no authentication) when no credentials are configured, otherwise only 0x02
@@ -29,7 +44,8 @@
 //!
 //! # Configuration
 //! `TOR_PROXY_SOCKS_PORT`, `LUCID_BIND` (shared with the HTTP server), `TOR_UPSTREAM_SOCKS`
-//! (`host:port`), `TOR_UPSTREAM_CREDENTIALS` (secret `user:password` for the upstream),
+//! (secret `host:port`), `TOR_UPSTREAM_CREDENTIALS` (secret `user:password` for the upstream),
+//! `TOR_PROXY_ALLOW_DIRECT` (`false`: without an upstream, refuse to start),
 //! `TOR_PROXY_CREDENTIALS` (secret: accepted `user:password` logins, one per line),
 //! `TOR_PROXY_ONION_ONLY`, `TOR_PROXY_ALLOW_HOSTS` (`*`, `*.domain`, names or addresses),
 //! `TOR_PROXY_ALLOW_PORTS` (`80,443,8000-8100`; empty: all), the limits above and
@@ -46,7 +62,7 @@ pub mod server;
 pub mod socks;
 pub mod tcp;
 
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Request, Response, Routes};
 use policy::Policy;
 use serde::Deserialize;
 use serde_json::json;
@@ -92,15 +108,27 @@ impl App for Service {
             9050u16,
             "port of the SOCKS5 listener",
         );
-        let upstream_addr = socks::target_var(
+        let upstream_addr = socks::target_secret(
             env,
             "TOR_UPSTREAM_SOCKS",
-            "host:port of an upstream SOCKS5 endpoint (a Tor daemon's SocksPort)",
+            "secret: host:port of the upstream Tor SOCKS endpoint (a Tor daemon's SocksPort)",
         );
         let upstream_credentials = socks::credentials_var(
             env,
             "TOR_UPSTREAM_CREDENTIALS",
             "user:password for the upstream SOCKS endpoint",
+        );
+        let allow_direct = env.flag(
+            "TOR_PROXY_ALLOW_DIRECT",
+            false,
+            "without an upstream, connect to destinations directly (NOT anonymised); never set by the compose files",
+        );
+        // Fail closed: traffic meant for Tor must never leave un-anonymised by default.
+        env.check(
+            upstream_addr.is_some() || allow_direct,
+            "TOR_UPSTREAM_SOCKS: not set (compose: the secret tor-upstream-socks, read from \
+             TOR_UPSTREAM_SOCKS_FILE). tor-proxy relays only through an upstream Tor SOCKS \
+             endpoint; to connect directly instead (not anonymised) set TOR_PROXY_ALLOW_DIRECT=true",
         );
         let users = env
             .secret(
@@ -220,42 +248,10 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        match req.route() {
-            ("GET", p) if p == ["status"] => Response::json(
-                200,
-                &json!({
-                    "socks": self.socks_addr.to_string(),
-                    "upstream": self.socks.upstream.as_ref().map(|u| u.addr.to_string()),
-                    "auth": !self.socks.users.is_empty(),
-                    "policy": self.socks.policy,
-                    "max_connections": self.max_connections,
-                    "connections": self.stats.view(),
-                }),
-            ),
-            ("POST", p) if p == ["check"] => {
-                #[derive(Deserialize)]
-                struct Check {
-                    target: String,
-                }
-                let check = match req.json::<Check>() {
-                    Ok(c) => c,
-                    Err(resp) => return resp,
-                };
-                match Target::parse(&check.target) {
-                    Ok(t) => {
-                        let verdict = self.socks.policy.check(&t);
-                        Response::json(
-                            200,
-                            &json!({ "allowed": verdict.is_ok(), "reason": verdict.err() }),
-                        )
-                    }
-                    Err(e) => Response::error(400, e),
-                }
-            }
-            (_, p) if p == ["status"] || p == ["check"] => Response::method_not_allowed(),
-            _ => Response::not_found(),
-        }
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .get("/status", |s, _| s.status())
+            .post("/check", |s, req| s.check(req));
     }
 
     fn ready(&self) -> Result<(), String> {
@@ -267,5 +263,36 @@ impl App for Service {
                 .map_err(|e| format!("upstream SOCKS {}: {e}", u.addr)),
             None => Ok(()),
         }
+    }
+}
+
+impl Service {
+    fn status(&self) -> Response {
+        Response::json(
+            200,
+            &json!({
+                "socks": self.socks_addr.to_string(),
+                "upstream": self.socks.upstream.as_ref().map(|u| u.addr.to_string()),
+                "auth": !self.socks.users.is_empty(),
+                "policy": self.socks.policy,
+                "max_connections": self.max_connections,
+                "connections": self.stats.view(),
+            }),
+        )
+    }
+
+    /// What the allowlist says about a destination.
+    fn check(&self, req: &Request) -> Result<Response, Response> {
+        #[derive(Deserialize)]
+        struct Check {
+            target: String,
+        }
+        let check: Check = req.json()?;
+        let target = Target::parse(&check.target).map_err(|e| Response::error(400, e))?;
+        let verdict = self.socks.policy.check(&target);
+        Ok(Response::json(
+            200,
+            &json!({ "allowed": verdict.is_ok(), "reason": verdict.err() }),
+        ))
     }
 }

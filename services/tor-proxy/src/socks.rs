@@ -335,8 +335,18 @@ pub fn connect(
 /// Reads an optional `host:port` SOCKS endpoint from `name`; a malformed value is a configuration
 /// error naming the variable. Shared with tunnel-tools, which speaks to tor-proxy through it.
 pub fn target_var(env: &mut lucid_runtime::Env, name: &str, doc: &str) -> Option<Target> {
-    let text = env.optional(name, doc)?;
-    Target::parse(&text)
+    let text = env.optional(name, doc);
+    parse_target(env, name, text)
+}
+
+/// Like [`target_var`], for an endpoint a deployment gives as a secret (`name` or `name_FILE`).
+pub fn target_secret(env: &mut lucid_runtime::Env, name: &str, doc: &str) -> Option<Target> {
+    let text = env.secret(name, doc);
+    parse_target(env, name, text)
+}
+
+fn parse_target(env: &mut lucid_runtime::Env, name: &str, text: Option<String>) -> Option<Target> {
+    Target::parse(&text?)
         .map_err(|e| env.check(false, format!("{name}: {e}")))
         .ok()
 }

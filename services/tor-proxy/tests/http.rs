@@ -14,7 +14,12 @@ struct Proxy {
 }
 
 fn proxy(vars: &[(&str, &str)]) -> Proxy {
-    let mut all = vec![("LUCID_BIND", "127.0.0.1"), ("TOR_PROXY_SOCKS_PORT", "0")];
+    // Direct mode must be asked for; tests that chain an upstream set TOR_UPSTREAM_SOCKS too.
+    let mut all = vec![
+        ("LUCID_BIND", "127.0.0.1"),
+        ("TOR_PROXY_SOCKS_PORT", "0"),
+        ("TOR_PROXY_ALLOW_DIRECT", "true"),
+    ];
     all.extend_from_slice(vars);
     let server = lucid_runtime::spawn::<tor_proxy::Service>(&all).unwrap();
     let status = Client::default()
@@ -304,4 +309,59 @@ fn bad_configuration_is_refused_with_the_variable_named() {
     ] {
         assert!(err.contains(name), "{err}");
     }
+}
+
+#[test]
+fn tor_proxy_refuses_to_start_as_open_direct_relay() {
+    let err = lucid_runtime::spawn::<tor_proxy::Service>(&[
+        ("LUCID_BIND", "127.0.0.1"),
+        ("TOR_PROXY_SOCKS_PORT", "0"),
+    ])
+    .err()
+    .expect("no upstream and no TOR_PROXY_ALLOW_DIRECT: refused");
+    for needle in [
+        "TOR_UPSTREAM_SOCKS",
+        "tor-upstream-socks",
+        "TOR_PROXY_ALLOW_DIRECT=true",
+    ] {
+        assert!(err.contains(needle), "{needle} not named in: {err}");
+    }
+    // An explicit "no" is no permission either.
+    assert!(lucid_runtime::spawn::<tor_proxy::Service>(&[
+        ("LUCID_BIND", "127.0.0.1"),
+        ("TOR_PROXY_SOCKS_PORT", "0"),
+        ("TOR_PROXY_ALLOW_DIRECT", "false"),
+    ])
+    .is_err());
+}
+
+#[test]
+fn the_upstream_endpoint_and_credentials_come_from_secret_files() {
+    let upstream = proxy(&[("TOR_PROXY_CREDENTIALS", "front:pw")]);
+    let dir = lucid_runtime::testing::temp_dir("lucid-tor-secrets");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (endpoint, credentials) = (format!("{dir}/socks"), format!("{dir}/credentials"));
+    std::fs::write(&endpoint, format!("{}\n", upstream.socks)).unwrap();
+    std::fs::write(&credentials, "front:pw\n").unwrap();
+    let server = lucid_runtime::spawn::<tor_proxy::Service>(&[
+        ("LUCID_BIND", "127.0.0.1"),
+        ("TOR_PROXY_SOCKS_PORT", "0"),
+        ("TOR_UPSTREAM_SOCKS_FILE", &endpoint),
+        ("TOR_UPSTREAM_CREDENTIALS_FILE", &credentials),
+    ])
+    .unwrap();
+    let status = Client::default()
+        .get(&format!("{}/status", server.url()))
+        .unwrap()
+        .json_body();
+    assert_eq!(status["upstream"], upstream.socks.as_str());
+    assert_eq!(
+        Client::default()
+            .get(&format!("{}/ready", server.url()))
+            .unwrap()
+            .status,
+        200
+    );
+    server.stop();
+    upstream.server.stop();
 }

@@ -33,7 +33,7 @@ pub mod node;
 pub mod payout;
 
 use address::TronAddress;
-use lucid_runtime::{client, log, App, Context, Env, Request, Response};
+use lucid_runtime::{client, log, App, Context, Env, Request, Response, Routes};
 use node::TronNode;
 use payout::{Limits, PayoutRequest};
 use serde::Deserialize;
@@ -122,8 +122,18 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .get("/limits", |s, _| s.limits())
+            .post("/validate", |s, req| {
+                let payout = s.validated(req)?;
+                Ok(Response::json(
+                    200,
+                    &json!({ "valid": true, "to_address": payout.to_address, "amount_sun": payout.amount_sun }),
+                ))
+            })
+            .post("/payouts", Self::payout)
+            .post("/broadcasts", Self::broadcast);
     }
 
     fn ready(&self) -> Result<(), String> {
@@ -136,62 +146,46 @@ impl App for Service {
 }
 
 impl Service {
-    fn route(&self, req: &Request) -> Result<Response, Response> {
-        match req.route() {
-            ("GET", s) if s == ["limits"] => Ok(Response::json(
-                200,
-                &json!({
-                    "min_payout_sun": self.limits.min_sun,
-                    "max_payout_sun": self.limits.max_sun,
-                    "node_configured": self.node.is_some(),
-                }),
-            )),
-            ("POST", s) if s == ["validate"] => {
-                let payout = self.validated(req)?;
-                Ok(Response::json(
-                    200,
-                    &json!({ "valid": true, "to_address": payout.to_address, "amount_sun": payout.amount_sun }),
-                ))
-            }
-            ("POST", s) if s == ["payouts"] => {
-                let payout = self.validated(req)?;
-                let node = self.node()?;
-                let tx = node.create_transaction(&payout).map_err(|e| {
-                    log::warn("payout relay failed", json!({ "error": e.to_string() }));
-                    Response::error(502, e.to_string())
-                })?;
-                log::info(
-                    "payout transaction created",
-                    json!({ "to": payout.to_address, "amount_sun": payout.amount_sun, "txid": tx["txID"] }),
-                );
-                Ok(Response::json(
-                    201,
-                    &json!({ "to_address": payout.to_address, "amount_sun": payout.amount_sun, "transaction": tx }),
-                ))
-            }
-            ("POST", s) if s == ["broadcasts"] => {
-                let body: BroadcastBody = req.json()?;
-                node::check_signed(&body.transaction).map_err(|e| Response::error(422, e))?;
-                let reply = self
-                    .node()?
-                    .broadcast(&body.transaction)
-                    .map_err(|e| Response::error(502, e.to_string()))?;
-                log::info(
-                    "transaction broadcast",
-                    json!({ "txid": body.transaction["txID"] }),
-                );
-                Ok(Response::json(200, &reply))
-            }
-            (_, s)
-                if matches!(
-                    s.first(),
-                    Some(&("limits" | "validate" | "payouts" | "broadcasts"))
-                ) =>
-            {
-                Err(Response::method_not_allowed())
-            }
-            _ => Err(Response::not_found()),
-        }
+    fn limits(&self) -> Response {
+        Response::json(
+            200,
+            &json!({
+                "min_payout_sun": self.limits.min_sun,
+                "max_payout_sun": self.limits.max_sun,
+                "node_configured": self.node.is_some(),
+            }),
+        )
+    }
+
+    fn payout(&self, req: &Request) -> Result<Response, Response> {
+        let payout = self.validated(req)?;
+        let node = self.node()?;
+        let tx = node.create_transaction(&payout).map_err(|e| {
+            log::warn("payout relay failed", json!({ "error": e.to_string() }));
+            Response::error(502, e.to_string())
+        })?;
+        log::info(
+            "payout transaction created",
+            json!({ "to": payout.to_address, "amount_sun": payout.amount_sun, "txid": tx["txID"] }),
+        );
+        Ok(Response::json(
+            201,
+            &json!({ "to_address": payout.to_address, "amount_sun": payout.amount_sun, "transaction": tx }),
+        ))
+    }
+
+    fn broadcast(&self, req: &Request) -> Result<Response, Response> {
+        let body: BroadcastBody = req.json()?;
+        node::check_signed(&body.transaction).map_err(|e| Response::error(422, e))?;
+        let reply = self
+            .node()?
+            .broadcast(&body.transaction)
+            .map_err(|e| Response::error(502, e.to_string()))?;
+        log::info(
+            "transaction broadcast",
+            json!({ "txid": body.transaction["txID"] }),
+        );
+        Ok(Response::json(200, &reply))
     }
 
     fn validated(&self, req: &Request) -> Result<payout::Payout, Response> {

@@ -19,7 +19,7 @@
 //! UDP, several forwards per instance, TLS termination; the SOCKS client, the accept loop and the
 //! relay are tor-proxy's (`tor_proxy::socks`, `tor_proxy::tcp`).
 
-use lucid_runtime::{App, Context, Env, Request, Response};
+use lucid_runtime::{App, Context, Env, Response, Routes, Sends};
 use serde_json::json;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,6 +73,8 @@ pub struct Service {
 
 impl App for Service {
     type Config = Config;
+    /// Only `/ready` probes tor-proxy's HTTP port; the tunnel's traffic goes to its SOCKS port.
+    const SENDS: &'static [(&'static str, Sends)] = &[("tor-proxy", Sends::NoBody)];
 
     fn config(env: &mut Env) -> Config {
         let bind = env.parse(
@@ -173,20 +175,18 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        match req.route() {
-            ("GET", p) if p == ["status"] => Response::json(
+    fn routes(routes: &mut Routes<Self>) {
+        routes.get("/status", |s, _| {
+            Response::json(
                 200,
                 &json!({
-                    "listen": self.listen.map(|a| a.to_string()),
-                    "target": self.route.as_ref().map(|r| r.target.to_string()),
-                    "socks_proxy": self.route.as_ref().and_then(|r| r.proxy.as_ref()).map(|p| p.to_string()),
-                    "connections": self.stats.view(),
+                    "listen": s.listen.map(|a| a.to_string()),
+                    "target": s.route.as_ref().map(|r| r.target.to_string()),
+                    "socks_proxy": s.route.as_ref().and_then(|r| r.proxy.as_ref()).map(|p| p.to_string()),
+                    "connections": s.stats.view(),
                 }),
-            ),
-            (_, p) if p == ["status"] => Response::method_not_allowed(),
-            _ => Response::not_found(),
-        }
+            )
+        });
     }
 
     fn ready(&self) -> Result<(), String> {

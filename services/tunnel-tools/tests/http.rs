@@ -67,6 +67,8 @@ fn forwards_through_tor_proxy_socks_with_credentials() {
     let proxy = lucid_runtime::spawn::<tor_proxy::Service>(&[
         ("LUCID_BIND", "127.0.0.1"),
         ("TOR_PROXY_SOCKS_PORT", "0"),
+        // No Tor here: the test proxy connects directly, as it must be told to.
+        ("TOR_PROXY_ALLOW_DIRECT", "true"),
         ("TOR_PROXY_CREDENTIALS", "tunnel:pw"),
     ])
     .unwrap();
@@ -100,6 +102,8 @@ fn a_refusing_proxy_closes_the_client_and_counts_a_failure() {
     let proxy = lucid_runtime::spawn::<tor_proxy::Service>(&[
         ("LUCID_BIND", "127.0.0.1"),
         ("TOR_PROXY_SOCKS_PORT", "0"),
+        // No Tor here: the test proxy connects directly, as it must be told to.
+        ("TOR_PROXY_ALLOW_DIRECT", "true"),
         ("TOR_PROXY_ONION_ONLY", "true"),
     ])
     .unwrap();

@@ -32,7 +32,7 @@
 
 pub mod render;
 
-use lucid_runtime::{log, App, Context, Env, Request, Response};
+use lucid_runtime::{log, App, Context, Env, Request, Response, Routes};
 use render::{check_host, Settings};
 use serde::Deserialize;
 use serde_json::json;
@@ -81,12 +81,72 @@ impl App for Service {
         })
     }
 
-    fn handle(&self, req: &Request) -> Response {
-        lucid_runtime::http::respond(self.route(req))
+    fn routes(routes: &mut Routes<Self>) {
+        routes
+            .post("/render", |_, req| {
+                let body: RenderBody = req.json()?;
+                let r = render::render(&body.host, &body.settings)
+                    .map_err(|e| Response::error(422, e))?;
+                Ok(Response::json(200, &r))
+            })
+            .get("/hosts", |s, _| s.hosts())
+            .put("/hosts/{host}/config", Self::set_config)
+            .get("/hosts/{host}/config", |s, req| {
+                s.file(req.param("host"), "config")
+            })
+            .get("/hosts/{host}/xrdp.ini", |s, req| {
+                s.file(req.param("host"), "xrdp.ini")
+            })
+            .get("/hosts/{host}/sesman.ini", |s, req| {
+                s.file(req.param("host"), "sesman.ini")
+            });
     }
 }
 
 impl Service {
+    fn hosts(&self) -> Response {
+        let hosts: Vec<String> = self
+            .hosts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
+        Response::json(200, &json!({ "hosts": hosts }))
+    }
+
+    fn set_config(&self, req: &Request) -> Result<Response, Response> {
+        let host = req.param("host");
+        let settings: Settings = req.json()?;
+        let view = rendered_view(host, &settings)?;
+        let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
+        if !hosts.contains_key(host) && hosts.len() >= self.max_hosts {
+            return Err(Response::error(
+                507,
+                format!("already {} hosts configured", self.max_hosts),
+            ));
+        }
+        hosts.insert(host.to_string(), settings);
+        log::info("xrdp configuration set", json!({ "host": host }));
+        Ok(view)
+    }
+
+    /// A host's stored configuration (`config`) or one of its rendered files.
+    fn file(&self, host: &str, file: &str) -> Result<Response, Response> {
+        check_host(host).map_err(|e| Response::error(400, e))?;
+        let settings = self.settings(host)?;
+        if file == "config" {
+            return rendered_view(host, &settings);
+        }
+        let r = render::render(host, &settings).map_err(|e| Response::error(500, e))?;
+        let text = if file == "xrdp.ini" {
+            r.xrdp_ini
+        } else {
+            r.sesman_ini
+        };
+        Ok(Response::new(200, "text/plain; charset=utf-8", text))
+    }
+
     fn settings(&self, host: &str) -> Result<Settings, Response> {
         self.hosts
             .read()
@@ -94,62 +154,5 @@ impl Service {
             .get(host)
             .cloned()
             .ok_or_else(|| Response::error(404, format!("no configuration for host {host:?}")))
-    }
-
-    fn route(&self, req: &Request) -> Result<Response, Response> {
-        match req.route() {
-            ("POST", s) if s == ["render"] => {
-                let body: RenderBody = req.json()?;
-                let r = render::render(&body.host, &body.settings)
-                    .map_err(|e| Response::error(422, e))?;
-                Ok(Response::json(200, &r))
-            }
-            ("GET", s) if s == ["hosts"] => {
-                let hosts: Vec<String> = self
-                    .hosts
-                    .read()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .keys()
-                    .cloned()
-                    .collect();
-                Ok(Response::json(200, &json!({ "hosts": hosts })))
-            }
-            ("PUT", s) if s.len() == 3 && s[0] == "hosts" && s[2] == "config" => {
-                let host = s[1];
-                let settings: Settings = req.json()?;
-                let view = rendered_view(host, &settings)?;
-                let mut hosts = self.hosts.write().unwrap_or_else(|p| p.into_inner());
-                if !hosts.contains_key(host) && hosts.len() >= self.max_hosts {
-                    return Err(Response::error(
-                        507,
-                        format!("already {} hosts configured", self.max_hosts),
-                    ));
-                }
-                hosts.insert(host.to_string(), settings);
-                log::info("xrdp configuration set", json!({ "host": host }));
-                Ok(view)
-            }
-            ("GET", s) if s.len() == 3 && s[0] == "hosts" => {
-                let host = s[1];
-                check_host(host).map_err(|e| Response::error(400, e))?;
-                let settings = self.settings(host)?;
-                let file = match s[2] {
-                    "config" => return rendered_view(host, &settings),
-                    "xrdp.ini" | "sesman.ini" => s[2],
-                    _ => return Err(Response::not_found()),
-                };
-                let r = render::render(host, &settings).map_err(|e| Response::error(500, e))?;
-                let text = if file == "xrdp.ini" {
-                    r.xrdp_ini
-                } else {
-                    r.sesman_ini
-                };
-                Ok(Response::new(200, "text/plain; charset=utf-8", text))
-            }
-            (_, s) if matches!(s.first(), Some(&("render" | "hosts"))) => {
-                Err(Response::method_not_allowed())
-            }
-            _ => Err(Response::not_found()),
-        }
     }
 }

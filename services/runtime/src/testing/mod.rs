@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
+pub mod attack;
+
 /// A scratch directory path `<tmp>/<name>-<pid>`, ready to be a `*_DATA_DIR` value. Whatever an
 /// earlier run left there is removed; the directory itself is not created, because services
 /// create their data directories at start and tests should see them do it.
@@ -62,8 +64,16 @@ pub fn http_stub(status_line: &'static str) -> String {
     );
     std::thread::spawn(move || {
         for mut s in listener.incoming().flatten() {
+            // The whole request head first: closing with unread bytes would reset the connection
+            // and could lose the answer.
+            let mut head = Vec::new();
             let mut buf = [0u8; 1024];
-            let _ = s.read(&mut buf);
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = write!(
                 s,
                 "HTTP/1.1 {status_line}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"

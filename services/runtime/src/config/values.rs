@@ -1,0 +1,90 @@
+//! Plain values: strings, numbers, flags, paths.
+
+use super::Env;
+use std::fmt::Display;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+impl Env {
+    /// A string with a default.
+    pub fn string(&mut self, name: &str, default: &str, doc: &str) -> String {
+        self.record(name, Some(default.into()), doc);
+        self.raw(name).unwrap_or(default).to_string()
+    }
+
+    /// An optional string.
+    pub fn optional(&mut self, name: &str, doc: &str) -> Option<String> {
+        self.record(name, None, doc);
+        self.raw(name).map(str::to_string)
+    }
+
+    /// A required string: missing is an error.
+    pub fn required(&mut self, name: &str, doc: &str) -> String {
+        self.record(name, None, doc);
+        match self.raw(name) {
+            Some(v) => v.to_string(),
+            None => {
+                self.errors
+                    .push(format!("{name}: required but not set ({doc})"));
+                String::new()
+            }
+        }
+    }
+
+    /// A parsed value with a default; an unparsable value is an error naming the variable.
+    pub fn parse<T>(&mut self, name: &str, default: T, doc: &str) -> T
+    where
+        T: FromStr + Display,
+        T::Err: Display,
+    {
+        self.record(name, Some(default.to_string()), doc);
+        match self.raw(name) {
+            None => default,
+            Some(v) => match v.parse::<T>() {
+                Ok(parsed) => parsed,
+                Err(e) => {
+                    self.errors.push(format!("{name}={v:?}: {e}"));
+                    default
+                }
+            },
+        }
+    }
+
+    /// A boolean: true/false/1/0/yes/no.
+    pub fn flag(&mut self, name: &str, default: bool, doc: &str) -> bool {
+        self.record(name, Some(default.to_string()), doc);
+        match self.raw(name).map(str::to_ascii_lowercase).as_deref() {
+            None => default,
+            Some("1" | "true" | "yes" | "on") => true,
+            Some("0" | "false" | "no" | "off") => false,
+            Some(other) => {
+                self.errors
+                    .push(format!("{name}={other:?}: expected true or false"));
+                default
+            }
+        }
+    }
+
+    /// A filesystem path with a default (a volume of the service).
+    pub fn path(&mut self, name: &str, default: &str, doc: &str) -> PathBuf {
+        PathBuf::from(self.string(name, default, doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_number_is_an_error_naming_the_variable() {
+        let mut env = Env::from_vars([("LUCID_HTTP_PORT", "eighty")]);
+        let port: u16 = env.parse("LUCID_HTTP_PORT", 8080, "port");
+        assert_eq!(port, 8080);
+        assert_eq!(env.errors().len(), 1);
+        assert!(
+            env.errors()[0].starts_with("LUCID_HTTP_PORT=\"eighty\""),
+            "{:?}",
+            env.errors()
+        );
+    }
+}
