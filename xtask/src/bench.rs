@@ -3,7 +3,8 @@
 use anyhow::Result;
 use lucid_pipeline::{bench, Context};
 
-/// Measure build times, image engines and sizes, or session pipeline throughput; the results
+/// Measure build times, image engines and sizes, session pipeline throughput, or /health under
+/// hostile clients; the results
 /// are printed and written as JSON under target/lucid/bench/.
 #[derive(clap::Args)]
 pub struct Bench {
@@ -23,6 +24,9 @@ enum What {
     Images,
     /// Chunk + encrypt + Merkle throughput in MiB/s, natively and for aarch64 under qemu.
     Pipeline,
+    /// The api-gateway's /health under stalled uploads, slow-loris senders, a hung upstream and
+    /// 1,000 idle connections: latency, failures, memory, threads.
+    Health,
 }
 
 impl Bench {
@@ -31,6 +35,7 @@ impl Bench {
             What::Build { repeat } => bench::build(ctx, repeat)?,
             What::Images => bench::images(ctx)?,
             What::Pipeline => bench::pipeline(ctx)?,
+            What::Health => bench::health(ctx)?,
         };
         println!("{measured}");
         Ok(())

@@ -198,6 +198,69 @@ pub fn pipeline(ctx: &Context) -> Result<Measurement> {
     )
 }
 
+/// `/health` of the api-gateway (its x86_64 musl release build, the binary the images carry)
+/// under slow and hostile clients: latency, failures, memory and threads (`lucid_e2e::health`).
+pub fn health(ctx: &Context) -> Result<Measurement> {
+    let sh = xshell::Shell::new()?;
+    sh.change_dir(&ctx.root);
+    let target = Platform::LinuxAmd64.rust_target();
+    xshell::cmd!(
+        sh,
+        "cargo build --release --locked -p lucid-e2e --bin health-bench"
+    )
+    .run()?;
+    xshell::cmd!(
+        sh,
+        "cargo build --release --locked -p api-gateway --target {target}"
+    )
+    .run()?;
+    let ws = ctx.workspace()?;
+    let bench = ws.target_dir.join("release/health-bench");
+    let gateway = ws.target_dir.join(target).join("release/api-gateway");
+    let out = xshell::cmd!(sh, "{bench} --binary {gateway}").read()?;
+    let json: Value = serde_json::from_str(&out).context("health-bench output")?;
+    let summary = health_summary(&json);
+    record(ctx, "health", json, summary)
+}
+
+/// One line per scenario: median and p99 of /health, and how many probes failed.
+fn health_summary(json: &Value) -> String {
+    let Some(scenarios) = json["scenarios"].as_array() else {
+        return serde_json::to_string_pretty(json).unwrap_or_default();
+    };
+    let rows: Vec<Vec<String>> = scenarios
+        .iter()
+        .map(|s| {
+            let text = |v: &Value| match v {
+                Value::Null => "-".to_string(),
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            vec![
+                text(&s["scenario"]),
+                text(&s["health_ms"]["median"]),
+                text(&s["health_ms"]["p99"]),
+                format!("{}/{}", text(&s["health_failures"]), json["samples"]),
+                text(&s["healthcheck_ok"]),
+                text(&s["rss_kib"]),
+                text(&s["threads"]),
+            ]
+        })
+        .collect();
+    crate::display::table(
+        &[
+            "scenario",
+            "/health median ms",
+            "p99 ms",
+            "failed",
+            "healthcheck",
+            "RSS KiB",
+            "threads",
+        ],
+        &rows,
+    )
+}
+
 const OCI_RUNS: usize = 3;
 
 /// The oci engine builds every arm64 image from scratch into a fresh layout, `OCI_RUNS` times;
