@@ -364,12 +364,21 @@ mod tests {
         let key = SigningKey::generate();
         let s = sign(&key, "r/x", DIGEST);
         let other = DIGEST.replace("0123", "4567");
-        let err = format!("{:#}", verify(&[s.clone()], &key.public(), &other, "r/x").unwrap_err());
+        let err = format!(
+            "{:#}",
+            verify(std::slice::from_ref(&s), &key.public(), &other, "r/x").unwrap_err()
+        );
         assert!(err.contains("signs sha256:0123"), "{err}");
-        let err = format!("{:#}", verify(&[s.clone()], &key.public(), DIGEST, "r/y").unwrap_err());
+        let err = format!(
+            "{:#}",
+            verify(std::slice::from_ref(&s), &key.public(), DIGEST, "r/y").unwrap_err()
+        );
         assert!(err.contains("names r/x"), "{err}");
         let stranger = SigningKey::generate().public();
-        let err = format!("{:#}", verify(&[s.clone()], &stranger, DIGEST, "r/x").unwrap_err());
+        let err = format!(
+            "{:#}",
+            verify(std::slice::from_ref(&s), &stranger, DIGEST, "r/x").unwrap_err()
+        );
         assert!(err.contains("does not match"), "{err}");
         let mut tampered = s;
         tampered.payload[20] ^= 1;

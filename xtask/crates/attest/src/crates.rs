@@ -1,9 +1,13 @@
-//! The crates linked into a service binary for one target, from cargo metadata's resolve:
-//! `cargo metadata --filter-platform <target>` keeps the dependencies of that target's
-//! platform; from the service's package, only normal dependencies are followed, and proc
-//! macros (compiled for the host, never linked) are left out, as are build dependencies and
-//! everything reached only through them. This is the rule cargo-auditable applies to write
-//! the `.dep-v0` section, so the SBOM and the binary's own list can be compared.
+//! The crates of a service binary for one target, from cargo metadata's resolve
+//! (`cargo metadata --filter-platform <target>` keeps the dependencies of that target's
+//! platform). Linked: from the service's package, along normal dependencies, leaving out proc
+//! macros (compiled for the host, never linked). Build-only: what else the binary needs to be
+//! built — proc macros, build-script dependencies, and their own dependencies.
+//!
+//! cargo-auditable (`.dep-v0`) records the same two sets together (it walks every non-dev
+//! edge), marking build-script dependencies as `build`; up to at least 0.7.7 it marks a proc
+//! macro that also has test or example targets (displaydoc, yoke-derive…) as `runtime`, so
+//! `verify` compares the union and checks every linked crate is recorded as runtime.
 
 use anyhow::{anyhow, bail, Context, Result};
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Node, PackageId};
@@ -52,7 +56,12 @@ pub fn metadata(root: &Path, target: &str) -> Result<Metadata> {
             "--locked".to_string(),
         ])
         .exec()
-        .map_err(|e| anyhow!("cargo metadata --filter-platform {target} in {}: {e}", root.display()))
+        .map_err(|e| {
+            anyhow!(
+                "cargo metadata --filter-platform {target} in {}: {e}",
+                root.display()
+            )
+        })
 }
 
 /// The checksums of `Cargo.lock`, by (name, version, source).
@@ -69,8 +78,8 @@ pub fn lock_checksums(cargo_lock: &Path) -> Result<BTreeMap<(String, String, Str
         source: Option<String>,
         checksum: Option<String>,
     }
-    let text = std::fs::read_to_string(cargo_lock)
-        .with_context(|| cargo_lock.display().to_string())?;
+    let text =
+        std::fs::read_to_string(cargo_lock).with_context(|| cargo_lock.display().to_string())?;
     let lock: Lock = toml::from_str(&text).with_context(|| cargo_lock.display().to_string())?;
     Ok(lock
         .package
@@ -79,20 +88,29 @@ pub fn lock_checksums(cargo_lock: &Path) -> Result<BTreeMap<(String, String, Str
         .collect())
 }
 
-/// The crates linked into the binary of workspace package `package` (itself excluded), sorted
-/// by name and version.
-pub fn linked(
+/// The crates of a service binary: what it links, and what only built it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServiceCrates {
+    /// Linked into the binary.
+    pub linked: Vec<Crate>,
+    /// Needed to build it but not linked: proc macros, build-script dependencies, and what
+    /// they depend on.
+    pub build: Vec<Crate>,
+}
+
+/// The crates of the binary of workspace package `package` (itself excluded), each list
+/// sorted by name and version. Dev-dependencies are neither.
+pub fn of_service(
     metadata: &Metadata,
     package: &str,
     checksums: &BTreeMap<(String, String, String), String>,
-) -> Result<Vec<Crate>> {
-    let root = metadata
+) -> Result<ServiceCrates> {
+    let root = &metadata
         .workspace_packages()
         .into_iter()
         .find(|p| p.name.as_str() == package)
         .with_context(|| format!("{package} is not a package of the workspace"))?
-        .id
-        .clone();
+        .id;
     let resolve = metadata
         .resolve
         .as_ref()
@@ -104,43 +122,76 @@ pub fn linked(
         .filter(|p| p.targets.iter().any(|t| t.is_proc_macro()))
         .map(|p| &p.id)
         .collect();
-    let mut seen: HashSet<&PackageId> = HashSet::from([&root]);
-    let mut queue = VecDeque::from([&root]);
+    // Linked: reached from the root through normal dependencies on crates that are not proc
+    // macros. Needed: reached through normal or build dependencies at all.
+    let linked = reach(&nodes, root, &|dep, kind| {
+        kind == DependencyKind::Normal && !proc_macros.contains(dep)
+    })?;
+    let needed = reach(&nodes, root, &|_, kind| kind != DependencyKind::Development)?;
+    let mut out = ServiceCrates::default();
+    for p in metadata
+        .packages
+        .iter()
+        .filter(|p| &p.id != root && needed.contains(&p.id))
+    {
+        let c = describe(p, checksums)?;
+        if linked.contains(&p.id) {
+            out.linked.push(c);
+        } else {
+            out.build.push(c);
+        }
+    }
+    out.linked.sort();
+    out.build.sort();
+    Ok(out)
+}
+
+/// The packages reachable from `root` along the dependency edges `follow` accepts.
+fn reach<'a>(
+    nodes: &HashMap<&'a PackageId, &'a Node>,
+    root: &'a PackageId,
+    follow: &dyn Fn(&PackageId, DependencyKind) -> bool,
+) -> Result<HashSet<&'a PackageId>> {
+    let mut seen: HashSet<&PackageId> = HashSet::from([root]);
+    let mut queue = VecDeque::from([root]);
     while let Some(id) = queue.pop_front() {
         let node = nodes
             .get(id)
             .with_context(|| format!("cargo metadata: no resolve node for {id}"))?;
         for dep in &node.deps {
-            let normal = dep
-                .dep_kinds
-                .iter()
-                .any(|k| k.kind == DependencyKind::Normal);
-            if normal && !proc_macros.contains(&dep.pkg) && seen.insert(&dep.pkg) {
+            let followed = dep.dep_kinds.iter().any(|k| follow(&dep.pkg, k.kind));
+            if followed && seen.insert(&dep.pkg) {
                 queue.push_back(&dep.pkg);
             }
         }
     }
-    let mut out = Vec::new();
-    for p in metadata.packages.iter().filter(|p| p.id != root && seen.contains(&p.id)) {
-        let source = p.source.as_ref().map(|s| s.repr.clone());
-        let checksum = source.as_ref().and_then(|s| {
-            checksums
-                .get(&(p.name.to_string(), p.version.to_string(), s.clone()))
-                .cloned()
-        });
-        if source.as_deref().is_some_and(|s| s.starts_with("registry+")) && checksum.is_none() {
-            bail!("Cargo.lock has no checksum for {} {}", p.name, p.version);
-        }
-        out.push(Crate {
-            name: p.name.to_string(),
-            version: p.version.to_string(),
-            source,
-            checksum,
-            license: p.license.clone(),
-        });
+    Ok(seen)
+}
+
+fn describe(
+    p: &cargo_metadata::Package,
+    checksums: &BTreeMap<(String, String, String), String>,
+) -> Result<Crate> {
+    let source = p.source.as_ref().map(|s| s.repr.clone());
+    let checksum = source.as_ref().and_then(|s| {
+        checksums
+            .get(&(p.name.to_string(), p.version.to_string(), s.clone()))
+            .cloned()
+    });
+    if source
+        .as_deref()
+        .is_some_and(|s| s.starts_with("registry+"))
+        && checksum.is_none()
+    {
+        bail!("Cargo.lock has no checksum for {} {}", p.name, p.version);
     }
-    out.sort();
-    Ok(out)
+    Ok(Crate {
+        name: p.name.to_string(),
+        version: p.version.to_string(),
+        source,
+        checksum,
+        license: p.license.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -152,26 +203,45 @@ mod tests {
     }
 
     // The real workspace: tor-proxy links the runtime and its registry crates, never a proc
-    // macro (serde_derive), a dependency of another platform (getrandom's r-efi, for UEFI) or
+    // macro (serde_derive, built only), a dependency of another platform (getrandom's r-efi, for UEFI) or
     // a dev-dependency (the runtime's libc is also getrandom's, so it stays).
     #[test]
     fn lists_what_a_service_links_for_its_target() {
         let root = workspace_root();
         let metadata = metadata(&root, "aarch64-unknown-linux-musl").unwrap();
         let checksums = lock_checksums(&root.join("Cargo.lock")).unwrap();
-        let crates = linked(&metadata, "tor-proxy", &checksums).unwrap();
+        let crates = of_service(&metadata, "tor-proxy", &checksums).unwrap();
+        let build: Vec<&str> = crates.build.iter().map(|c| c.name.as_str()).collect();
+        assert!(build.contains(&"serde_derive"), "{build:?}");
+        assert!(
+            build.contains(&"cc"),
+            "ring's build-script dependency: {build:?}"
+        );
+        let crates = crates.linked;
         let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
         assert!(names.contains(&"lucid-runtime"), "{names:?}");
         assert!(names.contains(&"serde"), "{names:?}");
-        assert!(!names.contains(&"serde_derive"), "proc macro listed: {names:?}");
+        assert!(
+            !names.contains(&"serde_derive"),
+            "proc macro listed: {names:?}"
+        );
         assert!(names.contains(&"getrandom"), "{names:?}");
-        assert!(!names.contains(&"r-efi"), "UEFI-only dependency listed: {names:?}");
-        assert!(!names.contains(&"tor-proxy"), "the root is the binary, not a crate");
+        assert!(
+            !names.contains(&"r-efi"),
+            "UEFI-only dependency listed: {names:?}"
+        );
+        assert!(
+            !names.contains(&"tor-proxy"),
+            "the root is the binary, not a crate"
+        );
         let serde = crates.iter().find(|c| c.name == "serde").unwrap();
         assert_eq!(serde.checksum.as_ref().map(String::len), Some(64));
         assert!(serde.from_crates_io());
         assert_eq!(serde.purl(), format!("pkg:cargo/serde@{}", serde.version));
         let runtime = crates.iter().find(|c| c.name == "lucid-runtime").unwrap();
-        assert_eq!((runtime.source.as_ref(), runtime.checksum.as_ref()), (None, None));
+        assert_eq!(
+            (runtime.source.as_ref(), runtime.checksum.as_ref()),
+            (None, None)
+        );
     }
 }

@@ -66,7 +66,11 @@ fn copyright_file(deb_bytes: &[u8], name: &str) -> Result<Option<String>> {
     let mut archive = tar::Archive::new(&data[..]);
     for entry in archive.entries().context("data.tar")? {
         let mut entry = entry.context("data.tar")?;
-        let path = entry.path()?.to_string_lossy().trim_start_matches("./").to_string();
+        let path = entry
+            .path()?
+            .to_string_lossy()
+            .trim_start_matches("./")
+            .to_string();
         if path == wanted {
             let mut text = String::new();
             std::io::Read::read_to_string(&mut entry, &mut text).context(wanted)?;
@@ -124,7 +128,11 @@ pub fn license_of(copyright: &str) -> Option<(String, Vec<(String, String)>)> {
 /// ` .` standing for an empty line).
 fn license_field(paragraph: &str) -> Option<(String, String)> {
     let mut lines = paragraph.lines().skip_while(|l| !l.starts_with("License:"));
-    let short = lines.next()?.trim_start_matches("License:").trim().to_string();
+    let short = lines
+        .next()?
+        .trim_start_matches("License:")
+        .trim()
+        .to_string();
     let body: Vec<&str> = lines
         .take_while(|l| l.starts_with(' ') || l.starts_with('\t'))
         .map(|l| if l.trim() == "." { "" } else { l.trim() })
@@ -178,7 +186,11 @@ fn spdx_id(short: &str) -> String {
             "LicenseRef-{}",
             short
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+                .map(|c| if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                })
                 .collect::<String>()
         ),
     }
@@ -202,7 +214,8 @@ Files: mozilla/certdata.txt\nCopyright: Mozilla Contributors\nLicense: MPL-2.0\n
 
     #[test]
     fn licences_without_an_spdx_id_carry_their_text() {
-        let tzdata = "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n\
+        let tzdata =
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n\
 Files: *\nCopyright: IANA\nLicense: public-domain\n This database is in the public domain.\n";
         let (expr, extracted) = license_of(tzdata).unwrap();
         assert_eq!(expr, "LicenseRef-public-domain");
@@ -219,7 +232,10 @@ Files: *\nCopyright: IANA\nLicense: public-domain\n This database is in the publ
     fn translates_dep5_short_names() {
         assert_eq!(spdx_expression("GPL-2"), "GPL-2.0-only");
         assert_eq!(spdx_expression("LGPL-2.1+"), "LGPL-2.1-or-later");
-        assert_eq!(spdx_expression("GPL-2+ or Artistic"), "GPL-2.0-or-later OR LicenseRef-Artistic");
+        assert_eq!(
+            spdx_expression("GPL-2+ or Artistic"),
+            "GPL-2.0-or-later OR LicenseRef-Artistic"
+        );
         assert_eq!(spdx_expression("Expat"), "MIT");
         assert!(license_of("Upstream wrote this by hand.\n\nGPL\n").is_none());
     }

@@ -15,8 +15,8 @@ use base64::Engine as _;
 use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::XSalsa20Poly1305;
 use p256::ecdsa::signature::{Signer, Verifier};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use p256::pkcs8::LineEnding;
+use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -42,7 +42,11 @@ pub struct SigningKey {
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SigningKey({}, secret hidden)", self.public().fingerprint())
+        write!(
+            f,
+            "SigningKey({}, secret hidden)",
+            self.public().fingerprint()
+        )
     }
 }
 
@@ -130,9 +134,7 @@ impl SigningKey {
                 "PEM block {other:?} is not a private key (expected PRIVATE KEY, EC PRIVATE KEY or {SIGSTORE_LABEL})"
             ),
         };
-        Ok(SigningKey {
-            key: secret.into(),
-        })
+        Ok(SigningKey { key: secret.into() })
     }
 
     pub fn public(&self) -> PublicKey {
@@ -185,7 +187,10 @@ impl PublicKey {
         let der = p256::PublicKey::from(&self.key)
             .to_public_key_der()
             .expect("a P-256 point encodes");
-        format!("sha256:{}", lucid_image::hex(&Sha256::digest(der.as_bytes())))
+        format!(
+            "sha256:{}",
+            lucid_image::hex(&Sha256::digest(der.as_bytes()))
+        )
     }
 
     /// Checks an ASN.1 DER ECDSA signature over SHA-256 of `payload`.
@@ -230,7 +235,10 @@ fn decrypt(json: &[u8], password: &[u8]) -> Result<Vec<u8>> {
     let nonce = field("cipher.nonce", &data.cipher.nonce)?;
     let ciphertext = field("ciphertext", &data.ciphertext)?;
     if nonce.len() != NONCE_LEN {
-        bail!("encrypted key: nonce of {} bytes (24 expected)", nonce.len());
+        bail!(
+            "encrypted key: nonce of {} bytes (24 expected)",
+            nonce.len()
+        );
     }
     let key = scrypt_key(password, &salt, N.trailing_zeros() as u8, r, p)?;
     XSalsa20Poly1305::new(&key.into())
@@ -314,7 +322,10 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
         let back = SigningKey::from_pem(&pem, Some("correct horse")).unwrap();
         assert_eq!(back.public(), key.public());
-        let err = format!("{:#}", SigningKey::from_pem(&pem, Some("wrong")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            SigningKey::from_pem(&pem, Some("wrong")).unwrap_err()
+        );
         assert!(err.contains("wrong password"), "{err}");
         let err = format!("{:#}", SigningKey::from_pem(&pem, None).unwrap_err());
         assert!(err.contains(PASSWORD_VAR), "{err}");

@@ -207,7 +207,12 @@ impl Predicate {
     /// The commit the provenance says was built (source parameter and resolved git
     /// dependency must agree, else `None`).
     pub fn commit(&self) -> Option<&str> {
-        let declared = self.build_definition.external_parameters.source.commit.as_str();
+        let declared = self
+            .build_definition
+            .external_parameters
+            .source
+            .commit
+            .as_str();
         let resolved = self
             .build_definition
             .resolved_dependencies
@@ -248,9 +253,19 @@ pub(crate) mod tests {
         let p = predicate(&facts(), "tor-proxy", "linux/arm64");
         assert_eq!(p.commit(), Some("0123456789abcdef0123456789abcdef01234567"));
         let json = serde_json::to_value(&p).unwrap();
-        let deps = json["buildDefinition"]["resolvedDependencies"].as_array().unwrap();
+        let deps = json["buildDefinition"]["resolvedDependencies"]
+            .as_array()
+            .unwrap();
         let names: Vec<&str> = deps.iter().filter_map(|d| d["name"].as_str()).collect();
-        assert_eq!(names, ["images/base.lock.toml", "base", "Cargo.lock", "rust-toolchain.toml"]);
+        assert_eq!(
+            names,
+            [
+                "images/base.lock.toml",
+                "base",
+                "Cargo.lock",
+                "rust-toolchain.toml"
+            ]
+        );
         assert_eq!(deps[2]["digest"]["sha256"], "11".repeat(32));
         assert_eq!(deps[4]["uri"], "pkg:generic/rust@1.95.0");
         assert_eq!(

@@ -4,7 +4,7 @@
 //! document namespace is derived from the rest of the content, so the same build gives the
 //! same bytes.
 
-use crate::crates::Crate;
+use crate::crates::{Crate, ServiceCrates};
 use crate::debian::DebPackage;
 use anyhow::Result;
 use lucid_catalog::Platform;
@@ -92,7 +92,10 @@ pub struct ImageContents<'a> {
     /// `pickme/lucid:tor-proxy-0.1.0` (no registry: the same image wherever it is pushed).
     pub image: &'a str,
     pub service: &'a str,
+    /// The image version (`0.1.0`, or `0.1.0-<sha>` for a dev build).
     pub version: &'a str,
+    /// The service crate's version (what cargo-auditable records for the binary).
+    pub binary_version: &'a str,
     pub platform: Platform,
     /// The repository URL (`org.opencontainers.image.source`) and the commit built.
     pub source: &'a str,
@@ -105,7 +108,7 @@ pub struct ImageContents<'a> {
     /// `lucid-xtask-0.1.0`.
     pub tool: &'a str,
     pub debian: &'a [DebPackage],
-    pub crates: &'a [Crate],
+    pub crates: &'a ServiceCrates,
 }
 
 const IMAGE_ID: &str = "SPDXRef-image";
@@ -115,7 +118,13 @@ const DOCUMENT_ID: &str = "SPDXRef-DOCUMENT";
 fn spdx_id(kind: &str, name: &str, version: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect()
     };
     format!("SPDXRef-{kind}-{}-{}", clean(name), clean(version))
@@ -159,9 +168,39 @@ pub fn crate_license(license: Option<&str>) -> String {
     }
 }
 
+/// Adds the package of crate `k` to `packages`; returns its SPDXID.
+fn crate_package(packages: &mut Vec<Package>, k: &Crate) -> String {
+    let mut id = spdx_id("crate", &k.name, &k.version);
+    // Two sources of one name and version (rare): keep the identifiers apart.
+    while packages.iter().any(|p| p.spdx_id == id) {
+        id.push_str("-1");
+    }
+    packages.push(Package {
+        name: k.name.clone(),
+        spdx_id: id.clone(),
+        version_info: Some(k.version.clone()),
+        download_location: if k.from_crates_io() {
+            format!(
+                "https://crates.io/api/v1/crates/{}/{}/download",
+                k.name, k.version
+            )
+        } else {
+            NOASSERTION.into()
+        },
+        files_analyzed: false,
+        checksums: k.checksum.as_deref().map(sha256).unwrap_or_default(),
+        license_concluded: NOASSERTION.into(),
+        license_declared: crate_license(k.license.as_deref()),
+        copyright_text: NOASSERTION.into(),
+        external_refs: purl_ref(k.purl()),
+        primary_package_purpose: Some("LIBRARY".into()),
+    });
+    id
+}
+
 /// The SPDX document of `c`.
 pub fn document(c: &ImageContents) -> Document {
-    let binary_id = spdx_id("binary", c.service, c.version);
+    let binary_id = spdx_id("binary", c.service, c.binary_version);
     let mut packages = vec![
         Package {
             name: c.image.into(),
@@ -179,7 +218,7 @@ pub fn document(c: &ImageContents) -> Document {
         Package {
             name: c.service.into(),
             spdx_id: binary_id.clone(),
-            version_info: Some(c.version.into()),
+            version_info: Some(c.binary_version.into()),
             download_location: format!("git+{}@{}", c.source, c.revision),
             files_analyzed: false,
             checksums: sha256(c.binary_sha256),
@@ -221,33 +260,19 @@ pub fn document(c: &ImageContents) -> Document {
         }
         relationships.push(relationship(IMAGE_ID, "CONTAINS", &id));
     }
-    for k in c.crates {
-        let mut id = spdx_id("crate", &k.name, &k.version);
-        // Two sources of one name and version (rare): keep the identifiers apart.
-        while packages.iter().any(|p| p.spdx_id == id) {
-            id.push_str("-1");
-        }
-        packages.push(Package {
-            name: k.name.clone(),
-            spdx_id: id.clone(),
-            version_info: Some(k.version.clone()),
-            download_location: if k.from_crates_io() {
-                format!(
-                    "https://crates.io/api/v1/crates/{}/{}/download",
-                    k.name, k.version
-                )
-            } else {
-                NOASSERTION.into()
-            },
-            files_analyzed: false,
-            checksums: k.checksum.as_deref().map(sha256).unwrap_or_default(),
-            license_concluded: NOASSERTION.into(),
-            license_declared: crate_license(k.license.as_deref()),
-            copyright_text: NOASSERTION.into(),
-            external_refs: purl_ref(k.purl()),
-            primary_package_purpose: Some("LIBRARY".into()),
+    for (k, linked) in c
+        .crates
+        .linked
+        .iter()
+        .map(|k| (k, true))
+        .chain(c.crates.build.iter().map(|k| (k, false)))
+    {
+        let id = crate_package(&mut packages, k);
+        relationships.push(if linked {
+            relationship(&binary_id, "DEPENDS_ON", &id)
+        } else {
+            relationship(&id, "BUILD_DEPENDENCY_OF", &binary_id)
         });
-        relationships.push(relationship(&binary_id, "DEPENDS_ON", &id));
     }
     let mut doc = Document {
         spdx_version: "SPDX-2.3".into(),
@@ -278,18 +303,42 @@ pub fn document(c: &ImageContents) -> Document {
 
 impl Document {
     /// The crates the document says the binary links: (name, version) of every package the
-    /// binary DEPENDS_ON.
+    /// binary DEPENDS_ON, sorted.
     pub fn linked_crates(&self) -> Vec<(String, String)> {
-        let binary = self
-            .relationships
+        let binary = self.binary_id();
+        self.related(|r| {
+            (r.relationship_type == "DEPENDS_ON" && Some(r.spdx_element_id.as_str()) == binary)
+                .then_some(r.related_spdx_element.as_str())
+        })
+    }
+
+    /// The crates the document says only built the binary (BUILD_DEPENDENCY_OF it), sorted.
+    pub fn build_crates(&self) -> Vec<(String, String)> {
+        let binary = self.binary_id();
+        self.related(|r| {
+            (r.relationship_type == "BUILD_DEPENDENCY_OF"
+                && Some(r.related_spdx_element.as_str()) == binary)
+                .then_some(r.spdx_element_id.as_str())
+        })
+    }
+
+    fn binary_id(&self) -> Option<&str> {
+        self.relationships
             .iter()
             .find(|r| r.spdx_element_id == IMAGE_ID && r.relationship_type == "CONTAINS")
-            .map(|r| r.related_spdx_element.as_str());
+            .map(|r| r.related_spdx_element.as_str())
+    }
+
+    /// (name, version) of the packages `pick` selects from the relationships, sorted.
+    fn related<'a>(
+        &'a self,
+        pick: impl Fn(&'a Relationship) -> Option<&'a str>,
+    ) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = self
             .relationships
             .iter()
-            .filter(|r| Some(r.spdx_element_id.as_str()) == binary && r.relationship_type == "DEPENDS_ON")
-            .filter_map(|r| self.packages.iter().find(|p| p.spdx_id == r.related_spdx_element))
+            .filter_map(pick)
+            .filter_map(|id| self.packages.iter().find(|p| p.spdx_id == id))
             .map(|p| (p.name.clone(), p.version_info.clone().unwrap_or_default()))
             .collect();
         out.sort();
@@ -298,12 +347,7 @@ impl Document {
 
     /// The package the image contains that is the service binary: (name, version).
     pub fn binary(&self) -> Option<(String, String)> {
-        let id = self
-            .relationships
-            .iter()
-            .find(|r| r.spdx_element_id == IMAGE_ID && r.relationship_type == "CONTAINS")?
-            .related_spdx_element
-            .as_str();
+        let id = self.binary_id()?;
         let p = self.packages.iter().find(|p| p.spdx_id == id)?;
         Some((p.name.clone(), p.version_info.clone().unwrap_or_default()))
     }
@@ -333,8 +377,8 @@ pub fn to_json(doc: &Document) -> Result<Vec<u8>> {
 pub(crate) mod tests {
     use super::*;
 
-    pub fn sample_crates() -> Vec<Crate> {
-        vec![
+    pub fn sample_crates() -> ServiceCrates {
+        let linked = vec![
             Crate {
                 name: "serde".into(),
                 version: "1.0.0".into(),
@@ -349,7 +393,15 @@ pub(crate) mod tests {
                 checksum: None,
                 license: Some("Apache-2.0".into()),
             },
-        ]
+        ];
+        let build = vec![Crate {
+            name: "serde_derive".into(),
+            version: "1.0.0".into(),
+            source: Some("registry+https://github.com/rust-lang/crates.io-index".into()),
+            checksum: Some("ef".repeat(32)),
+            license: Some("MIT OR Apache-2.0".into()),
+        }];
+        ServiceCrates { linked, build }
     }
 
     pub fn sample_debs() -> Vec<DebPackage> {
@@ -364,11 +416,12 @@ pub(crate) mod tests {
         }]
     }
 
-    pub fn contents<'a>(debs: &'a [DebPackage], crates: &'a [Crate]) -> ImageContents<'a> {
+    pub fn contents<'a>(debs: &'a [DebPackage], crates: &'a ServiceCrates) -> ImageContents<'a> {
         ImageContents {
             image: "pickme/lucid:tor-proxy-0.1.0",
             service: "tor-proxy",
-            version: "0.1.0",
+            version: "0.1.0-0123456",
+            binary_version: "0.1.0",
             platform: Platform::LinuxArm64,
             source: "https://github.com/pickme/lucid",
             revision: "0123456789abcdef0123456789abcdef01234567",
@@ -387,7 +440,11 @@ pub(crate) mod tests {
         let a = to_json(&document(&contents(&debs, &crates))).unwrap();
         let b = to_json(&document(&contents(&debs, &crates))).unwrap();
         assert_eq!(a, b);
-        let fewer = document(&contents(&debs, &crates[..1]));
+        let fewer = ServiceCrates {
+            linked: crates.linked[..1].to_vec(),
+            build: Vec::new(),
+        };
+        let fewer = document(&contents(&debs, &fewer));
         let doc = document(&contents(&debs, &crates));
         assert_ne!(fewer.document_namespace, doc.document_namespace);
         assert_eq!(doc.creation_info.created, "2023-11-14T22:13:20Z");
@@ -399,20 +456,31 @@ pub(crate) mod tests {
         let doc = document(&contents(&debs, &crates));
         assert_eq!(doc.binary(), Some(("tor-proxy".into(), "0.1.0".into())));
         assert_eq!(
+            doc.packages[0].version_info.as_deref(),
+            Some("0.1.0-0123456")
+        );
+        assert_eq!(
             doc.linked_crates(),
             vec![
                 ("lucid-runtime".to_string(), "0.1.0".to_string()),
                 ("serde".to_string(), "1.0.0".to_string())
             ]
         );
-        assert_eq!(doc.counts(), (1, 2));
+        assert_eq!(
+            doc.build_crates(),
+            vec![("serde_derive".to_string(), "1.0.0".to_string())]
+        );
+        assert_eq!(doc.counts(), (1, 3));
         let tz = doc.packages.iter().find(|p| p.name == "tzdata").unwrap();
         assert_eq!(
             tz.external_refs[0].reference_locator,
             "pkg:deb/debian/tzdata@2026f-0%2Bdeb12u1?arch=all"
         );
         assert_eq!(tz.checksums[0].checksum_value, "cd".repeat(32));
-        assert_eq!(doc.has_extracted_licensing_infos[0].license_id, "LicenseRef-public-domain");
+        assert_eq!(
+            doc.has_extracted_licensing_infos[0].license_id,
+            "LicenseRef-public-domain"
+        );
         let serde = doc.packages.iter().find(|p| p.name == "serde").unwrap();
         assert_eq!(serde.checksums[0].checksum_value, "ab".repeat(32));
         assert_eq!(serde.license_declared, "MIT OR Apache-2.0");
@@ -421,7 +489,10 @@ pub(crate) mod tests {
     #[test]
     fn normalises_cargo_licences() {
         assert_eq!(crate_license(Some("MIT/Apache-2.0")), "MIT OR Apache-2.0");
-        assert_eq!(crate_license(Some("Apache-2.0 WITH LLVM-exception")), "Apache-2.0 WITH LLVM-exception");
+        assert_eq!(
+            crate_license(Some("Apache-2.0 WITH LLVM-exception")),
+            "Apache-2.0 WITH LLVM-exception"
+        );
         assert_eq!(crate_license(None), NOASSERTION);
         assert_eq!(crate_license(Some("see LICENSE, \"custom\"")), NOASSERTION);
     }
