@@ -14,8 +14,7 @@ use anyhow::{Context, Result};
 use lucid_image::json::canonical;
 use lucid_image::Layout;
 use oci_spec::image::{
-    Arch, Descriptor, DescriptorBuilder, Digest, ImageIndex, ImageIndexBuilder, MediaType, Os,
-    PlatformBuilder,
+    Arch, Descriptor, DescriptorBuilder, Digest, MediaType, Os, PlatformBuilder,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -155,74 +154,39 @@ pub fn is_attestation(entry: &Descriptor) -> bool {
         .is_some_and(|t| t == ATTESTATION_MANIFEST)
 }
 
-/// A new index: the image entries of `index_digest` followed by `attestations` (any earlier
-/// attestation entries, e.g. BuildKit's own, are dropped). Returns its digest and size.
-pub fn attach(
-    layout: &Layout,
-    index_digest: &str,
-    attestations: Vec<Descriptor>,
-) -> Result<(String, u64)> {
-    let index = ImageIndex::from_reader(&layout.read_blob(index_digest)?[..])
-        .with_context(|| format!("image index {index_digest}"))?;
-    let mut manifests: Vec<Descriptor> = index
-        .manifests()
-        .iter()
-        .filter(|d| !is_attestation(d))
-        .cloned()
-        .collect();
-    manifests.extend(attestations);
-    let mut builder = ImageIndexBuilder::default()
-        .schema_version(2u32)
-        .media_type(MediaType::ImageIndex)
-        .manifests(manifests);
-    if let Some(a) = index.annotations() {
-        builder = builder.annotations(a.clone());
-    }
-    let bytes = canonical(&builder.build()?)?;
-    Ok((layout.put_blob(&bytes)?, bytes.len() as u64))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn attestation_entries_replace_earlier_ones_and_keep_the_images() {
+    fn attestation_manifest_refers_to_its_platform_image() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::open(dir.path()).unwrap();
         let platform = layout.put_blob(b"{\"platform manifest\":1}").unwrap();
-        let mut image = descriptor(MediaType::ImageManifest, &platform, 23).unwrap();
-        image.set_platform(Some(
-            PlatformBuilder::default()
-                .architecture(Arch::ARM64)
-                .os(Os::Linux)
-                .build()
-                .unwrap(),
-        ));
-        let a = statement(
-            &subject_name("pickme/lucid", "x-1.0", "linux/arm64"),
-            &platform,
-            SPDX,
-            serde_json::json!({"spdxVersion": "SPDX-2.3"}),
-        )
-        .unwrap();
-        let old = write_manifest(&layout, &platform, std::slice::from_ref(&a)).unwrap();
-        let index = ImageIndexBuilder::default()
-            .schema_version(2u32)
-            .media_type(MediaType::ImageIndex)
-            .manifests(vec![image.clone(), old.clone()])
-            .build()
-            .unwrap();
-        let index_digest = layout.put_blob(&canonical(&index).unwrap()).unwrap();
+        let a = statement("s", &platform, SPDX, serde_json::json!({})).unwrap();
         let b = statement("s", &platform, SLSA_PROVENANCE, serde_json::json!({})).unwrap();
-        let new = write_manifest(&layout, &platform, &[a, b]).unwrap();
-        let (digest, _) = attach(&layout, &index_digest, vec![new.clone()]).unwrap();
-        let out = ImageIndex::from_reader(&layout.read_blob(&digest).unwrap()[..]).unwrap();
-        assert_eq!(out.manifests(), &vec![image, new.clone()]);
-        assert!(is_attestation(&new));
-        let text = String::from_utf8(layout.read_blob(&digest).unwrap()).unwrap();
-        assert!(text.contains(r#""platform":{"architecture":"unknown","os":"unknown"}"#));
+        let entry = write_manifest(&layout, &platform, &[a.clone(), b]).unwrap();
+        assert!(is_attestation(&entry));
+        let text = serde_json::to_string(&entry).unwrap();
+        assert!(
+            text.contains(r#""platform":{"architecture":"unknown","os":"unknown"}"#),
+            "{text}"
+        );
         assert!(text.contains(&format!(r#""vnd.docker.reference.digest":"{platform}""#)));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&layout.read_blob(entry.digest().as_ref()).unwrap()).unwrap();
+        assert_eq!(manifest["layers"][0]["mediaType"], IN_TOTO);
+        assert_eq!(manifest["layers"][0]["annotations"][PREDICATE_TYPE], SPDX);
+        assert_eq!(
+            manifest["layers"][1]["annotations"][PREDICATE_TYPE],
+            SLSA_PROVENANCE
+        );
+        assert_eq!(
+            layout
+                .read_blob(manifest["layers"][0]["digest"].as_str().unwrap())
+                .unwrap(),
+            a.bytes
+        );
     }
 
     #[test]

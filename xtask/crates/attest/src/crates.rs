@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::Path;
 
 /// A crate as the SBOM describes it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Crate {
     pub name: String,
     pub version: String,
@@ -89,7 +89,7 @@ pub fn lock_checksums(cargo_lock: &Path) -> Result<BTreeMap<(String, String, Str
 }
 
 /// The crates of a service binary: what it links, and what only built it.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ServiceCrates {
     /// Linked into the binary.
     pub linked: Vec<Crate>,

@@ -9,6 +9,7 @@
 //! - [`sbom`]: the SPDX document of one platform image;
 //! - [`provenance`]: the SLSA provenance statement of one platform image;
 //! - [`attestation`]: in-toto statements and the attestation manifests of an image index;
+//! - [`evidence`]: the facts of one build, gathered once, made into each image's attestations;
 //! - [`auditable`]: the crate list cargo-auditable embedded in a binary (`.dep-v0`);
 //! - [`verify`]: every check of `cargo xtask verify`, over an OCI layout or a registry.
 
@@ -17,6 +18,7 @@ pub mod auditable;
 pub mod cosign;
 pub mod crates;
 pub mod debian;
+pub mod evidence;
 pub mod keys;
 pub mod provenance;
 pub mod sbom;
