@@ -8,9 +8,11 @@ mod bench;
 mod build;
 mod compose;
 mod images;
+mod keygen;
 mod release;
 mod ui;
 mod validate;
+mod verify;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -40,6 +42,10 @@ enum Command {
     Release(release::Release),
     /// Measure build times, image sizes and engine speed; writes target/lucid/bench/.
     Bench(bench::Bench),
+    /// Write a cosign-compatible signing key pair (cosign.key, cosign.pub), outside the work tree.
+    Keygen(keygen::Keygen),
+    /// Check signatures, SBOMs, provenance and embedded crate lists of the images.
+    Verify(verify::Verify),
 }
 
 /// What every command needs: the workspace root.
@@ -78,6 +84,8 @@ fn main() {
         Command::Validate(c) => c.run(&ctx),
         Command::Release(c) => c.run(&ctx),
         Command::Bench(c) => c.run(&ctx),
+        Command::Keygen(c) => c.run(&ctx),
+        Command::Verify(c) => c.run(&ctx),
     });
     if let Err(e) = result {
         eprintln!("error: {e:#}");

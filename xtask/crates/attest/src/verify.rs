@@ -17,7 +17,7 @@ use crate::keys::PublicKey;
 use crate::provenance::Predicate;
 use crate::sbom::Document;
 use anyhow::{anyhow, bail, Context, Result};
-use lucid_catalog::{ImageRef, Platform};
+use lucid_catalog::{ImageRef, Platform, Workspace};
 use lucid_validate::source::{Descriptor, ImageSource, ManifestDoc};
 use serde::de::DeserializeOwned;
 use std::io::Read;
@@ -112,6 +112,29 @@ pub struct Options {
     pub key: Option<PublicKey>,
     /// The commit the provenance must name; default: the image's revision label.
     pub commit: Option<String>,
+}
+
+/// The images of `services` (every service when empty) at `version`, named in `host`'s
+/// repository, for the workspace's platforms.
+pub fn targets(
+    ws: &Workspace,
+    services: &[String],
+    version: &str,
+    host: &str,
+) -> Result<Vec<Target>> {
+    ws.select(services)?
+        .into_iter()
+        .map(|s| {
+            let (reference, _) = ws
+                .image_refs(&s.name, version, host)
+                .with_context(|| format!("{}: image reference", s.name))?;
+            Ok(Target {
+                service: s.name.clone(),
+                reference,
+                platforms: ws.settings.platforms.clone(),
+            })
+        })
+        .collect()
 }
 
 /// Runs every check on `target` in `source`.

@@ -104,7 +104,7 @@ pub fn elf_with_section(machine: u16, name: &str, data: &[u8]) -> Vec<u8> {
     let names = format!("\0{name}\0.shstrtab\0");
     let data_at = 64;
     let names_at = data_at + data.len();
-    let shoff = (names_at + names.len() + 7) / 8 * 8;
+    let shoff = (names_at + names.len()).div_ceil(8) * 8;
     let mut b = vec![0u8; shoff + 3 * 64];
     b[..4].copy_from_slice(b"\x7fELF");
     (b[4], b[5], b[6]) = (2, 1, 1);
