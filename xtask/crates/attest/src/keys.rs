@@ -112,6 +112,23 @@ impl SigningKey {
             .with_context(|| format!("signing key {}", path.display()))
     }
 
+    /// The key named by `spec`: a file, or `env://VAR` for a PEM held in a variable (as cosign
+    /// reads `--key env://VAR`; a CI secret then never touches the disk). An encrypted key is
+    /// opened with `COSIGN_PASSWORD`.
+    pub fn from_spec(spec: &str) -> Result<SigningKey> {
+        let password = std::env::var(PASSWORD_VAR).ok();
+        match spec.strip_prefix("env://") {
+            Some(var) => {
+                let text = std::env::var(var).map_err(|_| {
+                    anyhow!("signing key env://{var}: the variable {var} is not set")
+                })?;
+                SigningKey::from_pem(&text, password.as_deref())
+                    .with_context(|| format!("signing key env://{var}"))
+            }
+            None => SigningKey::load(Path::new(spec), password.as_deref()),
+        }
+    }
+
     /// Parses a PEM private key (PKCS#8, SEC1 or cosign's encrypted format).
     pub fn from_pem(text: &str, password: Option<&str>) -> Result<SigningKey> {
         let (label, der) = pem_rfc7468::decode_vec(text.trim().as_bytes())
@@ -351,6 +368,27 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
         assert_eq!(PublicKey::from_pem(&pem).unwrap(), public);
         assert!(public.fingerprint().starts_with("sha256:"));
+    }
+
+    #[test]
+    fn reads_a_pkcs8_key_from_a_file_or_an_environment_variable() {
+        let key = SigningKey::generate();
+        let secret: p256::SecretKey = key.key.as_nonzero_scalar().into();
+        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+        let var = "LUCID_ATTEST_TEST_SIGNING_KEY";
+        std::env::set_var(var, &pem);
+        let from_env = SigningKey::from_spec(&format!("env://{var}")).unwrap();
+        assert_eq!(from_env.public(), key.public());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pem"), &pem).unwrap();
+        let from_file = SigningKey::from_spec(dir.path().join("k.pem").to_str().unwrap()).unwrap();
+        assert_eq!(from_file.public(), key.public());
+        let err = format!(
+            "{:#}",
+            SigningKey::from_spec("env://LUCID_ATTEST_UNSET_VARIABLE").unwrap_err()
+        );
+        assert!(err.contains("is not set"), "{err}");
     }
 
     #[test]
