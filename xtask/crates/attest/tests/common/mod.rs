@@ -228,7 +228,7 @@ fn which(name: &str) -> Result<PathBuf, ()> {
 }
 
 /// Runs `command`, failing the test with its output unless it succeeds; returns stdout.
-pub fn run(command: &mut Command) -> String {
+pub fn run(command: &mut Command) -> Vec<u8> {
     let out = command
         .output()
         .unwrap_or_else(|e| panic!("{command:?}: {e}"));
@@ -238,5 +238,5 @@ pub fn run(command: &mut Command) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).to_string()
+    out.stdout
 }
