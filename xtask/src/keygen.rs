@@ -1,8 +1,8 @@
 //! `cargo xtask keygen`: a cosign-compatible signing key pair.
 
-use crate::Ctx;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Context as _, Result};
 use lucid_attest::keys::{self, PASSWORD_VAR};
+use lucid_pipeline::Context;
 use std::path::{Path, PathBuf};
 
 /// Write a cosign-compatible ECDSA P-256 key pair: cosign.key (cosign's encrypted format,
@@ -21,7 +21,7 @@ pub struct Keygen {
 }
 
 impl Keygen {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Context) -> Result<()> {
         let dir = match self.out {
             Some(d) => d,
             None => default_dir()?,

@@ -1,9 +1,10 @@
 //! `cargo xtask verify`: signatures, SBOMs, provenance and embedded crate lists of the images.
 
-use crate::{ui, Ctx};
 use anyhow::{bail, Result};
 use lucid_attest::verify::{self, ImageVerification, Options};
 use lucid_attest::PublicKey;
+use lucid_pipeline::display;
+use lucid_pipeline::Context;
 use std::path::PathBuf;
 
 /// Check the supply-chain evidence of the images: for each image, the cosign signature is
@@ -40,10 +41,10 @@ pub struct Verify {
 }
 
 impl Verify {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Context) -> Result<()> {
         let ws = ctx.workspace()?;
         let oci = match (&self.registry, &self.oci) {
-            (None, None) => Some(ctx.out_dir("oci")),
+            (None, None) => Some(ctx.oci_layout()),
             (_, oci) => oci.clone(),
         };
         let version = match (&self.version, &self.registry) {
@@ -65,14 +66,10 @@ impl Verify {
             commit: self.commit.clone(),
         };
         let targets = verify::targets(&ws, &self.services, &version, &host)?;
-        let bar = ui::bar(targets.len() as u64, "verify");
-        let mut results = Vec::new();
-        for t in &targets {
-            bar.set_message(t.service.clone());
-            results.push(verify::verify_image(source.as_ref(), t, &opts));
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
+        let results: Vec<ImageVerification> = targets
+            .iter()
+            .map(|t| verify::verify_image(source.as_ref(), t, &opts))
+            .collect();
         summary(&results, source.describe(), opts.key.as_ref());
         let failures: Vec<String> = results
             .iter()
@@ -128,7 +125,7 @@ fn summary(results: &[ImageVerification], source: String, key: Option<&PublicKey
         .collect();
     println!(
         "{}",
-        ui::table(
+        display::table(
             &[
                 "service",
                 "index",

@@ -269,6 +269,7 @@ fn every_sbom_passes_pyspdxtools() {
             )
             .unwrap();
             let out = common::run(Command::new(&tool).arg("-i").arg(&file));
+            let out = String::from_utf8_lossy(&out);
             assert!(
                 !out.to_lowercase().contains("invalid"),
                 "{service} {platform}: {out}"
