@@ -355,7 +355,9 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let plan = stdout(&out);
     for target in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
         assert!(
-            plan.contains(&format!("cargo build --release --locked --target {target}")),
+            plan.contains(&format!(
+                "cargo auditable build --release --locked --target {target}"
+            )),
             "{plan}"
         );
     }
