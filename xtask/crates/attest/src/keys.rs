@@ -171,6 +171,15 @@ impl SigningKey {
             .map_err(|e| anyhow!("PEM: {e}"))
     }
 
+    /// The key as unencrypted PKCS#8 PEM (`PRIVATE KEY`).
+    pub fn to_pkcs8_pem(&self) -> Result<String> {
+        let secret: p256::SecretKey = self.key.as_nonzero_scalar().into();
+        Ok(secret
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(|e| anyhow!("encoding the key as PKCS#8: {e}"))?
+            .to_string())
+    }
+
     /// ECDSA P-256 over SHA-256 of `payload`, ASN.1 DER (what cosign stores, base64-encoded).
     /// Deterministic (RFC 6979): the same key and payload give the same signature.
     pub fn sign(&self, payload: &[u8]) -> Vec<u8> {
@@ -373,8 +382,7 @@ mod tests {
     #[test]
     fn reads_a_pkcs8_key_from_a_file_or_an_environment_variable() {
         let key = SigningKey::generate();
-        let secret: p256::SecretKey = key.key.as_nonzero_scalar().into();
-        let pem = secret.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        let pem = key.to_pkcs8_pem().unwrap();
         assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
         let var = "LUCID_ATTEST_TEST_SIGNING_KEY";
         std::env::set_var(var, &pem);
