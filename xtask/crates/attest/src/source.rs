@@ -14,9 +14,12 @@ pub struct RegistrySource {
 
 impl RegistrySource {
     pub fn new(host: &str) -> Result<RegistrySource> {
-        Ok(RegistrySource {
-            registry: lucid_image::Registry::new(host)?,
-        })
+        Ok(RegistrySource::with(lucid_image::Registry::new(host)?))
+    }
+
+    /// Through a client the caller made (its own Docker config).
+    pub fn with(registry: lucid_image::Registry) -> RegistrySource {
+        RegistrySource { registry }
     }
 }
 

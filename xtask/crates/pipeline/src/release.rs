@@ -251,7 +251,7 @@ impl ReleasePlan {
         stage_outputs(ctx, &stage, work)?;
         self.clock.lap("compose");
         step(ctx, 5, "validate");
-        let validation = validate(ctx, ws, &stage, registry)?;
+        let validation = validate(ctx, ws, &stage, registry, self.signer.as_ref())?;
         self.clock.lap("validate");
         Ok((outcomes, validation))
     }
@@ -417,6 +417,7 @@ fn validate(
     ws: &Workspace,
     stage: &Path,
     registry: &Registry,
+    key: Option<&SigningKey>,
 ) -> Result<Validation> {
     let mut staged = ws.clone();
     staged.root = stage.to_path_buf();
@@ -425,7 +426,18 @@ fn validate(
     if preflight::reads_back_from_registry(registry) {
         opts.registry = Some(registry.host.clone());
     }
-    let report = lucid_validate::validate(&staged, &opts);
+    let mut report = lucid_validate::validate(&staged, &opts);
+    // Signatures live in the registry: the supply chain is read from there, with our client.
+    let source = lucid_attest::source::RegistrySource::with(ctx.registry(&registry.host)?);
+    let version = crate::validate::built_version(&opts).unwrap_or_else(|| ws.version.clone());
+    report.supply_chain = Some(crate::validate::supply_chain(
+        ws,
+        &source,
+        &version,
+        &registry.host,
+        key.map(|k| k.public()),
+    )?);
+    report.summarise();
     let images = stage.join("images");
     lucid_validate::write(&report, &images)?;
     let s = &report.summary;
