@@ -4,17 +4,28 @@
 
 use crate::compile::BuildRecord;
 use crate::context::Context;
-use crate::images::ImagePlan;
+use crate::stamp::BuildStamp;
 use anyhow::Result;
 use lucid_attest::debian::{self, DebPackage};
 use lucid_attest::evidence::Evidence;
 use lucid_attest::provenance::{file_sha256, BaseInput, BuildFacts, Toolchain};
-use lucid_catalog::{BaseSource, Workspace};
+use lucid_catalog::{BaseSource, Platform, Workspace};
 use lucid_image::deb::Lock;
 use lucid_image::Base;
 
-/// The evidence every image of `plan` is attested with, gathered once.
-pub fn gather(ctx: &Context, ws: &Workspace, plan: &ImagePlan, base: &Base) -> Result<Evidence> {
+/// Which images of which build.
+pub struct Scope<'a> {
+    pub stamp: &'a BuildStamp,
+    /// `oci` or `buildx`.
+    pub engine: &'a str,
+    /// A release (`cargo xtask release`) or a build (`cargo xtask build-images`).
+    pub release: bool,
+    pub platforms: &'a [Platform],
+    pub services: Vec<String>,
+}
+
+/// The evidence every image of `scope` is attested with, gathered once.
+pub fn gather(ctx: &Context, ws: &Workspace, scope: Scope, base: &Base) -> Result<Evidence> {
     let lock = match (&ws.settings.base, base.is_reference()) {
         (BaseSource::Lock(path), false) => Some(path.clone()),
         _ => None,
@@ -30,19 +41,23 @@ pub fn gather(ctx: &Context, ws: &Workspace, plan: &ImagePlan, base: &Base) -> R
         )),
         None => None,
     };
-    let command = if plan.request.release {
+    let command = if scope.release {
         "cargo xtask release"
     } else {
         "cargo xtask build-images"
     };
     let facts = BuildFacts {
         source: ws.settings.source.clone(),
-        commit: plan.stamp.revision.clone(),
+        commit: scope.stamp.revision.clone(),
         command: command.into(),
-        platforms: plan.platforms.iter().map(|p| p.oci().to_string()).collect(),
+        platforms: scope
+            .platforms
+            .iter()
+            .map(|p| p.oci().to_string())
+            .collect(),
         builder: BuildRecord::read(ctx).builder,
-        engine: plan.engine.name().into(),
-        epoch: plan.stamp.epoch,
+        engine: scope.engine.into(),
+        epoch: scope.stamp.epoch,
         base: BaseInput {
             name: base.name.clone(),
             digest: base.digest.clone(),
@@ -51,11 +66,10 @@ pub fn gather(ctx: &Context, ws: &Workspace, plan: &ImagePlan, base: &Base) -> R
         cargo_lock_sha256: file_sha256(&ctx.root.join("Cargo.lock"))?,
         toolchain: Toolchain::read(&ctx.root.join("rust-toolchain.toml"))?,
     };
-    let services: Vec<String> = plan.images.iter().map(|i| i.service.clone()).collect();
     Evidence::gather(
         &ctx.root,
-        &services,
-        &plan.platforms,
+        &scope.services,
+        scope.platforms,
         debian,
         facts,
         &ws.settings.repository,

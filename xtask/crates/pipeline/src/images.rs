@@ -224,7 +224,14 @@ impl ImagePlan {
         let build = self.stamp.build_info(ws, &base);
         let facts: Vec<ImageFacts> = services.iter().map(|s| ImageFacts::of(s)).collect();
         // SBOM and provenance of every platform image, attached the same way by both engines.
-        let evidence = crate::evidence::gather(ctx, ws, self, &base)?;
+        let scope = crate::evidence::Scope {
+            stamp: &self.stamp,
+            engine: self.engine.name(),
+            release: self.request.release,
+            platforms: &self.platforms,
+            services: self.images.iter().map(|i| i.service.clone()).collect(),
+        };
+        let evidence = crate::evidence::gather(ctx, ws, scope, &base)?;
         let images = match self.engine {
             Engine::Buildx => self.buildx(ctx, ws, &layout, &base, &build, &facts, &evidence)?,
             _ => self.oci(ctx, &layout, &base, &build, &facts, &evidence)?,
