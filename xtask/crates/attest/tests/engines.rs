@@ -81,12 +81,7 @@ fn attestations(
     image: &BuiltImage,
     platform: Platform,
 ) -> (Value, Vec<Statement<Value>>) {
-    let digest = &image
-        .platforms
-        .iter()
-        .find(|p| p.platform == platform.oci())
-        .unwrap()
-        .digest;
+    let digest = &common::platform_digest(image, platform);
     let index: Value = serde_json::from_slice(&layout.read_blob(&image.digest).unwrap()).unwrap();
     let entry = index["manifests"]
         .as_array()
@@ -167,13 +162,7 @@ fn buildkit_and_oci_engine_images_get_the_same_attestations() {
         );
         assert_eq!(
             entry["annotations"][REFERENCE_DIGEST],
-            image
-                .platforms
-                .iter()
-                .find(|p| p.platform == platform.oci())
-                .unwrap()
-                .digest
-                .as_str()
+            common::platform_digest(image, platform).as_str()
         );
     }
     let types = |s: &[Statement<Value>]| {
@@ -187,12 +176,7 @@ fn buildkit_and_oci_engine_images_get_the_same_attestations() {
     );
     assert_eq!(types(&oci), types(&bk));
     for (statements, image) in [(&oci, &oci_image), (&bk, &buildkit_image)] {
-        let digest = &image
-            .platforms
-            .iter()
-            .find(|p| p.platform == platform.oci())
-            .unwrap()
-            .digest;
+        let digest = &common::platform_digest(image, platform);
         for s in statements {
             assert_eq!(format!("sha256:{}", s.subject[0].digest["sha256"]), *digest);
         }

@@ -96,12 +96,7 @@ impl Release {
     fn replace_attestations(&self, service: &str, platform: Platform, statements: &[Attestation]) {
         let image = self.images.iter().find(|i| i.service == service).unwrap();
         let layout = &self.build.layout;
-        let platform_digest = &image
-            .platforms
-            .iter()
-            .find(|p| p.platform == platform.oci())
-            .unwrap()
-            .digest;
+        let platform_digest = &common::platform_digest(image, platform);
         let entry = attestation::write_manifest(layout, platform_digest, statements).unwrap();
         let mut index: serde_json::Value =
             serde_json::from_slice(&layout.read_blob(&image.digest).unwrap()).unwrap();
@@ -123,12 +118,7 @@ impl Release {
     /// The statements attached to `service`'s `platform` image in the layout.
     fn statements(&self, service: &str, platform: Platform) -> Vec<Attestation> {
         let image = self.images.iter().find(|i| i.service == service).unwrap();
-        let digest = &image
-            .platforms
-            .iter()
-            .find(|p| p.platform == platform.oci())
-            .unwrap()
-            .digest;
+        let digest = &common::platform_digest(image, platform);
         let binaries = vec![(
             platform,
             self.build
@@ -160,6 +150,12 @@ fn failed_checks(v: &ImageVerification) -> Vec<Check> {
         );
     }
     v.failures.iter().map(|f| f.check).collect()
+}
+
+/// `v` failed the signature check only, for `why`.
+fn assert_signature_failure(v: &ImageVerification, why: &str) {
+    assert_eq!(failed_checks(v), [Check::Signature], "{:#?}", v.failures);
+    assert!(v.failures[0].message.contains(why), "{}", v.failures[0]);
 }
 
 #[test]
@@ -320,12 +316,7 @@ fn a_signature_by_another_key_fails_the_signature_check() {
     let target = r.reference(A);
     cosign::sign_pushed(&r.client(), &target, &r.images[0].digest, &other).unwrap();
     let v = r.verify(A);
-    assert_eq!(failed_checks(&v), [Check::Signature]);
-    assert!(
-        v.failures[0].message.contains("does not match"),
-        "{}",
-        v.failures[0]
-    );
+    assert_signature_failure(&v, "does not match");
 }
 
 #[test]
@@ -355,24 +346,14 @@ fn a_deleted_signature_tag_fails_the_signature_check() {
         String::from_utf8_lossy(&reply.body)
     );
     let v = r.verify(A);
-    assert_eq!(failed_checks(&v), [Check::Signature]);
-    assert!(
-        v.failures[0].message.contains("unsigned"),
-        "{}",
-        v.failures[0]
-    );
+    assert_signature_failure(&v, "unsigned");
 }
 
 #[test]
 fn an_unsigned_image_fails_the_signature_check() {
     let r = Release::new(false);
     let v = r.verify(B);
-    assert_eq!(failed_checks(&v), [Check::Signature]);
-    assert!(
-        v.failures[0].message.contains("unsigned"),
-        "{}",
-        v.failures[0]
-    );
+    assert_signature_failure(&v, "unsigned");
 }
 
 #[test]
@@ -410,12 +391,7 @@ fn a_provenance_from_another_commit_fails_the_provenance_check() {
     let platform = Platform::LinuxAmd64;
     let other = common::evidence(&r.build.base, &[A], OTHER_COMMIT);
     let image = &r.images[0];
-    let digest = &image
-        .platforms
-        .iter()
-        .find(|p| p.platform == platform.oci())
-        .unwrap()
-        .digest;
+    let digest = &common::platform_digest(image, platform);
     let binaries = vec![(
         platform,
         r.build.dir.path().join("bin").join(platform.arch()).join(A),

@@ -240,3 +240,14 @@ pub fn run(command: &mut Command) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// The digest of `image`'s `platform` manifest.
+pub fn platform_digest(image: &BuiltImage, platform: Platform) -> String {
+    image
+        .platforms
+        .iter()
+        .find(|p| p.platform == platform.oci())
+        .expect("the image has the platform")
+        .digest
+        .clone()
+}
