@@ -100,7 +100,7 @@ impl CompilePlan {
     pub fn execute(&self, ctx: &Context, ws: &Workspace) -> Result<Vec<Binary>> {
         ctx.note(format!("builder: {} ({})", self.builder.name(), self.why));
         install_cargo_auditable(ctx)?;
-        let mut env = vec![("RUSTFLAGS".to_string(), reproducible_rustflags(ctx, ws))];
+        let mut env = vec![("RUSTFLAGS".to_string(), reproducible_rustflags(ws))];
         if self.builder == Builder::Cross {
             env.extend(cross_env()?);
         }
@@ -178,26 +178,23 @@ fn install_cargo_auditable(ctx: &Context) -> Result<()> {
 }
 
 /// `RUSTFLAGS` (the caller's, extended) that map the machine-specific prefixes of the paths
-/// compiled into the binaries — cargo's home (registry sources), the checkout, the target
-/// directory — onto fixed ones, so that two machines build identical binaries.
-fn reproducible_rustflags(ctx: &Context, ws: &Workspace) -> String {
+/// compiled into the binaries onto fixed ones, so that two machines build identical binaries:
+/// cargo's home (registry sources, `/root/.cargo/registry/src/…` in panic locations) and the
+/// target directory (build-script outputs). Workspace crates are compiled with paths relative
+/// to the checkout already. The checkout itself is left out on purpose: the flags are part of
+/// cargo's fingerprint, and copies of the workspace sharing one target directory (the tests)
+/// must not rebuild everything.
+fn reproducible_rustflags(ws: &Workspace) -> String {
     let cargo_home = std::env::var_os("CARGO_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
     let mut flags: Vec<String> = std::env::var("RUSTFLAGS")
         .map(|f| f.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
-    let mut remap = |from: &Path, to: &str| {
-        flags.push(format!("--remap-path-prefix={}={to}", from.display()));
-    };
     if let Some(home) = &cargo_home {
-        remap(home, "/cargo");
+        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
     }
-    remap(&ctx.root, "/lucid");
-    // Later mappings win: the target directory inside the checkout maps like the rest of it.
-    if !ws.target_dir.starts_with(&ctx.root) {
-        remap(&ws.target_dir, "/lucid/target");
-    }
+    flags.push(format!("--remap-path-prefix={}=/target", ws.target_dir.display()));
     flags.join(" ")
 }
 
