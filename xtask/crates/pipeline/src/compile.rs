@@ -194,7 +194,10 @@ fn reproducible_rustflags(ws: &Workspace) -> String {
     if let Some(home) = &cargo_home {
         flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
     }
-    flags.push(format!("--remap-path-prefix={}=/target", ws.target_dir.display()));
+    flags.push(format!(
+        "--remap-path-prefix={}=/target",
+        ws.target_dir.display()
+    ));
     flags.join(" ")
 }
 
