@@ -10,9 +10,11 @@ mod bench;
 mod build;
 mod compose;
 mod images;
+mod keygen;
 mod release;
 mod ui;
 mod validate;
+mod verify;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -47,6 +49,10 @@ enum Command {
     Release(release::Release),
     /// Measure build times, image sizes and engine speed; writes target/lucid/bench/.
     Bench(bench::Bench),
+    /// Write a cosign-compatible signing key pair (cosign.key, cosign.pub), outside the work tree.
+    Keygen(keygen::Keygen),
+    /// Check signatures, SBOMs, provenance and embedded crate lists of the images.
+    Verify(verify::Verify),
 }
 
 fn main() {
@@ -68,6 +74,8 @@ fn main() {
         Command::Validate(c) => c.run(&ctx),
         Command::Release(c) => c.run(&ctx),
         Command::Bench(c) => c.run(&ctx),
+        Command::Keygen(c) => c.run(&ctx),
+        Command::Verify(c) => c.run(&ctx),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

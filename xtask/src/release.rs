@@ -40,6 +40,14 @@ pub struct Release {
     /// Image engine (see `cargo xtask build-images --help`).
     #[arg(long, default_value = "auto", value_parser = args::engine())]
     pub engine: Engine,
+    /// The cosign key that signs every pushed image index (cosign.key from `cargo xtask keygen`
+    /// or `cosign generate-key-pair`; password in COSIGN_PASSWORD), as a file or `env://VAR`.
+    /// Loaded in the preflight: a bad key or password stops the release before any push.
+    #[arg(long, value_name = "FILE", env = "LUCID_SIGNING_KEY")]
+    pub signing_key: Option<String>,
+    /// Release without signatures (a release refuses to run without a key otherwise).
+    #[arg(long)]
+    pub unsigned: bool,
 }
 
 impl Release {
@@ -52,6 +60,8 @@ impl Release {
                 allow_dirty: self.allow_dirty,
                 engine: self.engine,
                 dry_run: self.dry_run,
+                signing_key: self.signing_key,
+                unsigned: self.unsigned,
             },
         )?;
         print!("{}", plan.heading());

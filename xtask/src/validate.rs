@@ -44,6 +44,10 @@ pub struct Validate {
     /// OCI image layout to read (default target/lucid/oci).
     #[arg(long, value_name = "DIR")]
     oci: Option<PathBuf>,
+    /// The public key (cosign.pub) the images' signatures must verify under; without it the
+    /// supply-chain section checks SBOMs, provenance and crate lists but not signatures.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 }
 
 impl Validate {
@@ -60,6 +64,11 @@ impl Validate {
                 env_file: self.env_file.as_deref().map(absolute),
                 profiles: self.profiles,
                 oci: self.oci.as_deref().map(absolute),
+                key: self
+                    .key
+                    .as_deref()
+                    .map(lucid_attest::PublicKey::load)
+                    .transpose()?,
             },
         );
         spinner.finish_and_clear();

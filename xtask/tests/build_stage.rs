@@ -37,7 +37,7 @@ fn dry_run_prints_one_cargo_command_per_platform() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let commands: Vec<&str> = stdout
         .lines()
-        .filter(|l| l.starts_with("cargo build"))
+        .filter(|l| l.starts_with("cargo auditable build"))
         .collect();
     assert_eq!(commands.len(), 2, "{stdout}");
     for (command, target) in commands

@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use lucid_catalog::Platform;
 use oci_spec::image::{
     Arch, ConfigBuilder, Descriptor, DescriptorBuilder, Digest, History, ImageConfiguration,
-    ImageConfigurationBuilder, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,
+    ImageConfigurationBuilder, ImageIndex, ImageIndexBuilder, ImageManifestBuilder, MediaType, Os,
     PlatformBuilder, RootFsBuilder,
 };
 use sha2::{Digest as _, Sha256};
@@ -102,6 +102,15 @@ pub fn input_key(input: &ImageInput) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
+/// More manifests for an image's index, made from its platform images once they are built:
+/// the attestation manifests (SBOM, provenance) of each platform.
+pub trait IndexExtras {
+    /// Changes whenever the manifests would: part of the image's cache key.
+    fn key(&self) -> String;
+    /// Writes the manifests into `layout`; returns their index entries.
+    fn manifests(&self, layout: &Layout, platforms: &[PlatformBuilt]) -> Result<Vec<Descriptor>>;
+}
+
 /// Builds (or finds unchanged) the image of `input` in `layout`; `cache_dir` holds the keys.
 pub fn build(
     layout: &Layout,
@@ -109,7 +118,21 @@ pub fn build(
     input: &ImageInput,
     on_platform: &mut dyn FnMut(Platform),
 ) -> Result<BuiltImage> {
-    let key = input_key(input)?;
+    build_with(layout, cache_dir, input, None, on_platform)
+}
+
+/// [`build`], with `extras` appended to the index after the platform manifests.
+pub fn build_with(
+    layout: &Layout,
+    cache_dir: &Path,
+    input: &ImageInput,
+    extras: Option<&dyn IndexExtras>,
+    on_platform: &mut dyn FnMut(Platform),
+) -> Result<BuiltImage> {
+    let mut key = input_key(input)?;
+    if let Some(e) = extras {
+        key = hex(&Sha256::digest(format!("{key}\nextras {}", e.key())));
+    }
     let record_path = cache_dir.join(format!("{}.json", input.facts.service));
     if let Some(mut image) = cached(layout, &record_path, &key, &input.ref_name) {
         layout.set_image(
@@ -137,26 +160,21 @@ pub fn build(
         platforms.push(built);
         on_platform(*platform);
     }
+    if let Some(e) = extras {
+        manifests.extend(e.manifests(layout, &platforms)?);
+    }
     let index = ImageIndexBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::ImageIndex)
         .manifests(manifests)
         .annotations(labels)
         .build()?;
-    let bytes = canonical(&index)?;
-    let index_digest = layout.put_blob(&bytes)?;
-    let image = BuiltImage {
-        service: input.facts.service.clone(),
-        ref_name: input.ref_name.clone(),
-        digest: index_digest.clone(),
-        size: bytes.len() as u64,
+    let image = put_index(
+        layout,
+        input.facts.service.clone(),
+        input.ref_name.clone(),
+        &index,
         platforms,
-        unchanged: false,
-    };
-    layout.set_image(
-        &image.service,
-        &image.ref_name,
-        &descriptor(MediaType::ImageIndex, &index_digest, image.size)?,
     )?;
     let record = CacheRecord {
         key,
@@ -164,6 +182,64 @@ pub fn build(
     };
     write_atomic(&record_path, &serde_json::to_vec_pretty(&record)?)?;
     Ok(image)
+}
+
+/// Stores `index` as the image of `service` tagged `ref_name`.
+fn put_index(
+    layout: &Layout,
+    service: String,
+    ref_name: String,
+    index: &ImageIndex,
+    platforms: Vec<PlatformBuilt>,
+) -> Result<BuiltImage> {
+    let bytes = canonical(index)?;
+    let digest = layout.put_blob(&bytes)?;
+    let image = BuiltImage {
+        service,
+        ref_name,
+        digest,
+        size: bytes.len() as u64,
+        platforms,
+        unchanged: false,
+    };
+    layout.set_image(
+        &image.service,
+        &image.ref_name,
+        &descriptor(MediaType::ImageIndex, &image.digest, image.size)?,
+    )?;
+    Ok(image)
+}
+
+/// `image` (already in `layout`, e.g. imported from buildx) with `extras` in its index in
+/// place of any manifests that are not its platform images (BuildKit's own attestations).
+pub fn with_extras(
+    layout: &Layout,
+    image: &BuiltImage,
+    extras: &dyn IndexExtras,
+) -> Result<BuiltImage> {
+    let index = ImageIndex::from_reader(&layout.read_blob(&image.digest)?[..])
+        .with_context(|| format!("{}: index {}", image.service, image.digest))?;
+    let mut manifests: Vec<Descriptor> = index
+        .manifests()
+        .iter()
+        .filter(|m| {
+            image
+                .platforms
+                .iter()
+                .any(|p| m.digest().as_ref() == p.digest)
+        })
+        .cloned()
+        .collect();
+    manifests.extend(extras.manifests(layout, &image.platforms)?);
+    let mut index = index;
+    index.set_manifests(manifests);
+    put_index(
+        layout,
+        image.service.clone(),
+        image.ref_name.clone(),
+        &index,
+        image.platforms.clone(),
+    )
 }
 
 /// The recorded image when its key matches and every blob it needs is still in the layout.

@@ -42,12 +42,37 @@ pub struct PushOutcome {
     pub digest: String,
 }
 
-/// The blobs an image needs, in push order (configs and layers of every platform), deduplicated.
+/// The annotation by which a manifest of an index names the platform manifest it is about
+/// (BuildKit's attestation manifests, ours too).
+pub const REFERENCE_DIGEST: &str = "vnd.docker.reference.digest";
+
+/// The manifests of `image` to push, in index order: its platform manifests and the manifests
+/// of its index that refer to one of them (attestations).
+pub fn manifests(layout: &Layout, image: &BuiltImage) -> Result<Vec<String>> {
+    let ours: Vec<&str> = image.platforms.iter().map(|p| p.digest.as_str()).collect();
+    let index = ImageIndex::from_reader(&layout.read_blob(&image.digest)?[..])
+        .with_context(|| format!("{}: index {}", image.service, image.digest))?;
+    Ok(index
+        .manifests()
+        .iter()
+        .filter(|m| {
+            let about = m
+                .annotations()
+                .as_ref()
+                .and_then(|a| a.get(REFERENCE_DIGEST));
+            ours.contains(&m.digest().as_ref()) || about.is_some_and(|d| ours.contains(&d.as_str()))
+        })
+        .map(|m| m.digest().to_string())
+        .collect())
+}
+
+/// The blobs an image needs, in push order (configs and layers of every manifest of
+/// [`manifests`]), deduplicated.
 pub fn blobs(layout: &Layout, image: &BuiltImage) -> Result<Vec<(String, u64)>> {
     let mut out: Vec<(String, u64)> = Vec::new();
-    for p in &image.platforms {
-        let m = ImageManifest::from_reader(&layout.read_blob(&p.digest)?[..])
-            .with_context(|| p.digest.clone())?;
+    for digest in manifests(layout, image)? {
+        let m = ImageManifest::from_reader(&layout.read_blob(&digest)?[..])
+            .with_context(|| digest.clone())?;
         for d in std::iter::once(m.config()).chain(m.layers().iter()) {
             let digest = d.digest().to_string();
             if !out.iter().any(|(x, _)| *x == digest) {
@@ -91,12 +116,10 @@ pub fn push_image(
         outcome.uploaded_bytes += size;
         on_event(&PushEvent::BlobUploaded { digest, size });
     }
-    for p in &image.platforms {
-        let bytes = layout.read_blob(&p.digest)?;
-        registry.put_manifest(repo, &p.digest, MANIFEST, &bytes)?;
-        on_event(&PushEvent::ManifestPushed {
-            reference: p.digest.clone(),
-        });
+    for digest in manifests(layout, image)? {
+        let bytes = layout.read_blob(&digest)?;
+        registry.put_manifest(repo, &digest, MANIFEST, &bytes)?;
+        on_event(&PushEvent::ManifestPushed { reference: digest });
     }
     let index = layout.read_blob(&image.digest)?;
     let digest = registry.put_manifest(repo, tag, INDEX, &index)?;

@@ -25,7 +25,8 @@ pub fn assert_success(out: &Output) {
     );
 }
 
-/// `/usr/bin/docker-registry serve` on a free port; stopped when dropped.
+/// `/usr/bin/docker-registry serve` on a free port (manifest deletion enabled, as in CI's
+/// registry); stopped when dropped.
 pub struct TestRegistry {
     child: Option<Child>,
     pub port: u16,
@@ -46,7 +47,7 @@ impl TestRegistry {
         std::fs::create_dir_all(storage).unwrap();
         let port = free_port();
         let mut config = format!(
-            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
         if let Some((user, password)) = htpasswd {

@@ -99,9 +99,14 @@ impl CompilePlan {
     /// Runs the commands and installs the checked binaries under `<out>/bin`.
     pub fn execute(&self, ctx: &Context, ws: &Workspace) -> Result<Vec<Binary>> {
         ctx.note(format!("builder: {} ({})", self.builder.name(), self.why));
+        install_cargo_auditable(ctx)?;
+        let mut env = vec![("RUSTFLAGS".to_string(), reproducible_rustflags(ws))];
+        if self.builder == Builder::Cross {
+            env.extend(cross_env()?);
+        }
         let mut binaries = Vec::new();
         for (platform, command) in &self.commands {
-            run_cargo(ctx, command, *platform, &self.services)?;
+            run_cargo(ctx, command, &env, *platform, &self.services)?;
             for service in &self.services {
                 let built = ws
                     .target_dir
@@ -120,8 +125,102 @@ impl CompilePlan {
                 });
             }
         }
+        BuildRecord {
+            builder: self.builder.name().into(),
+        }
+        .write(ctx)?;
         Ok(binaries)
     }
+}
+
+/// What compiled the binaries under `<out>/bin` (`<out>/bin/build.json`), for the provenance
+/// of the images made from them later, possibly by another command (`build-images --no-build`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct BuildRecord {
+    pub builder: String,
+}
+
+impl BuildRecord {
+    fn path(ctx: &Context) -> PathBuf {
+        ctx.out_dir("bin").join("build.json")
+    }
+
+    fn write(&self, ctx: &Context) -> Result<()> {
+        lucid_image::layout::write_atomic(&Self::path(ctx), &serde_json::to_vec(self)?)
+    }
+
+    /// The record of the last compile; `unknown` when the binaries came from elsewhere.
+    pub fn read(ctx: &Context) -> BuildRecord {
+        std::fs::read(Self::path(ctx))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(BuildRecord {
+                builder: "unknown".into(),
+            })
+    }
+}
+
+/// cargo-auditable is part of the pipeline's set-up, like the musl targets: installed with
+/// `cargo install --locked cargo-auditable` when missing.
+fn install_cargo_auditable(ctx: &Context) -> Result<()> {
+    if which::which("cargo-auditable").is_ok() {
+        return Ok(());
+    }
+    ctx.note("installing cargo-auditable: cargo install --locked cargo-auditable");
+    let status = Command::new("cargo")
+        .args(["install", "--locked", "cargo-auditable"])
+        .status()
+        .context("running cargo install")?;
+    if !status.success() {
+        bail!("`cargo install --locked cargo-auditable` failed ({status}); the binaries must carry their dependency list");
+    }
+    Ok(())
+}
+
+/// `RUSTFLAGS` (the caller's, extended) that map the machine-specific prefixes of the paths
+/// compiled into the binaries onto fixed ones, so that two machines build identical binaries:
+/// cargo's home (registry sources, `/root/.cargo/registry/src/…` in panic locations) and the
+/// target directory (build-script outputs). Workspace crates are compiled with paths relative
+/// to the checkout already. The checkout itself is left out on purpose: the flags are part of
+/// cargo's fingerprint, and copies of the workspace sharing one target directory (the tests)
+/// must not rebuild everything.
+fn reproducible_rustflags(ws: &Workspace) -> String {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut flags: Vec<String> = std::env::var("RUSTFLAGS")
+        .map(|f| f.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    if let Some(home) = &cargo_home {
+        flags.push(format!("--remap-path-prefix={}=/cargo", home.display()));
+    }
+    flags.push(format!(
+        "--remap-path-prefix={}=/target",
+        ws.target_dir.display()
+    ));
+    flags.join(" ")
+}
+
+/// For cross: the container sees neither the host's `~/.cargo/bin` nor its environment. The
+/// container gets the directory of cargo-auditable (same path, read-only) and the two variables
+/// cargo-auditable sets for its rustc-wrapper half. cargo-auditable must be a static (musl)
+/// build for this (`cargo install --locked cargo-auditable --target x86_64-unknown-linux-musl`):
+/// the host's glibc is not the container's. Not exercised here (cross needs ghcr.io).
+fn cross_env() -> Result<Vec<(String, String)>> {
+    let auditable = which::which("cargo-auditable").context("cargo-auditable not on PATH")?;
+    let dir = auditable
+        .parent()
+        .context("cargo-auditable has a directory")?
+        .display()
+        .to_string();
+    let mut opts = std::env::var("CROSS_CONTAINER_OPTS").unwrap_or_default();
+    opts.push_str(&format!(
+        " -v {dir}:{dir}:ro -e RUSTC_WORKSPACE_WRAPPER -e CARGO_AUDITABLE_ORIG_ARGS"
+    ));
+    Ok(vec![
+        ("CARGO".into(), "cross".into()),
+        ("CROSS_CONTAINER_OPTS".into(), opts.trim().to_string()),
+    ])
 }
 
 /// The builder and the commands, as `--dry-run` prints them.
@@ -268,12 +367,15 @@ fn rust_lld_in_sysroot() -> bool {
     }
 }
 
-/// The one cargo command that builds every selected service for `platform`.
+/// The one cargo command that builds every selected service for `platform`, through
+/// cargo-auditable (every binary carries its dependency list in `.dep-v0`). `cargo auditable
+/// zigbuild` runs cargo-zigbuild with cargo-auditable as the rustc wrapper; for cross,
+/// cargo-auditable itself is run with `CARGO=cross` (see [`cross_env`]).
 fn cargo_command(builder: Builder, platform: Platform, services: &[&Service]) -> Vec<String> {
     let mut cmd: Vec<String> = match builder {
-        Builder::Cross => vec!["cross".into(), "build".into()],
-        Builder::Zigbuild => vec!["cargo".into(), "zigbuild".into()],
-        _ => vec!["cargo".into(), "build".into()],
+        Builder::Cross => vec!["cargo-auditable".into(), "auditable".into(), "build".into()],
+        Builder::Zigbuild => vec!["cargo".into(), "auditable".into(), "zigbuild".into()],
+        _ => vec!["cargo".into(), "auditable".into(), "build".into()],
     };
     cmd.extend([
         "--release".into(),
@@ -293,6 +395,7 @@ fn cargo_command(builder: Builder, platform: Platform, services: &[&Service]) ->
 fn run_cargo(
     ctx: &Context,
     command: &[String],
+    env: &[(String, String)],
     platform: Platform,
     services: &[String],
 ) -> Result<()> {
@@ -305,6 +408,7 @@ fn run_cargo(
     if let Some(dir) = &ctx.cargo_target_dir {
         cargo.env("CARGO_TARGET_DIR", dir);
     }
+    cargo.envs(env.iter().map(|(k, v)| (k, v)));
     let mut child = cargo
         .args(&command[1..])
         .arg("--message-format=json-render-diagnostics")
@@ -389,11 +493,11 @@ mod tests {
         let services: Vec<Service> = ["a", "b"].iter().map(|n| test_service(n)).collect();
         let refs: Vec<&Service> = services.iter().collect();
         let cmd = cargo_command(Builder::Cargo, Platform::LinuxArm64, &refs).join(" ");
-        assert_eq!(cmd, "cargo build --release --locked --target aarch64-unknown-linux-musl --package a --package b --bins");
+        assert_eq!(cmd, "cargo auditable build --release --locked --target aarch64-unknown-linux-musl --package a --package b --bins");
         let cmd = cargo_command(Builder::Zigbuild, Platform::LinuxAmd64, &refs).join(" ");
-        assert!(
-            cmd.starts_with("cargo zigbuild --release --locked --target x86_64-unknown-linux-musl")
-        );
+        assert!(cmd.starts_with(
+            "cargo auditable zigbuild --release --locked --target x86_64-unknown-linux-musl"
+        ));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::compile::{self, Builder, CompilePlan};
 use crate::context::{Context, Event, Task};
 use crate::stamp::BuildStamp;
 use anyhow::{bail, Context as _, Result};
+use lucid_attest::evidence::Evidence;
 use lucid_catalog::manifest::BaseInfo;
 use lucid_catalog::{
     BaseSource, ImageEntry, ImageManifest, ImageRef, Platform, PlatformImage, Service, Workspace,
@@ -97,8 +98,8 @@ pub struct ImageRequest {
     pub release: bool,
     /// This run's base instead of the workspace's `[workspace.metadata.lucid.base]`.
     pub base_ref: Option<ImageRef>,
-    /// The images go to the registry (the buildx engine pushes while it builds: bake has no
-    /// other way to reach a registry).
+    /// The images go to the registry (the publish stage pushes them from the layout, for both
+    /// engines).
     pub push: bool,
     /// With `push`: the moving tags follow.
     pub move_tags: bool,
@@ -222,9 +223,18 @@ impl ImagePlan {
         }
         let build = self.stamp.build_info(ws, &base);
         let facts: Vec<ImageFacts> = services.iter().map(|s| ImageFacts::of(s)).collect();
+        // SBOM and provenance of every platform image, attached the same way by both engines.
+        let scope = crate::evidence::Scope {
+            stamp: &self.stamp,
+            engine: self.engine.name(),
+            release: self.request.release,
+            platforms: &self.platforms,
+            services: self.images.iter().map(|i| i.service.clone()).collect(),
+        };
+        let evidence = crate::evidence::gather(ctx, ws, scope, &base)?;
         let images = match self.engine {
-            Engine::Buildx => self.buildx(ctx, ws, &layout, &base, &build, &facts)?,
-            _ => self.oci(ctx, &layout, &base, &build, &facts)?,
+            Engine::Buildx => self.buildx(ctx, ws, &layout, &base, &build, &facts, &evidence)?,
+            _ => self.oci(ctx, &layout, &base, &build, &facts, &evidence)?,
         };
         layout.gc()?;
         let manifest = self.manifest(ctx, &base, &images);
@@ -278,6 +288,7 @@ impl ImagePlan {
         base: &Base,
         build: &BuildInfo,
         facts: &[ImageFacts],
+        evidence: &Evidence,
     ) -> Result<Vec<BuiltImage>> {
         let cache = ctx.cache.join("images");
         let per_image = self.platforms.len() as u64;
@@ -291,13 +302,15 @@ impl ImagePlan {
                 facts: f,
                 build,
                 base,
-                binaries: self
-                    .platforms
-                    .iter()
-                    .map(|p| (*p, ctx.binary(&f.service, *p)))
-                    .collect(),
+                binaries: self.binaries(ctx, &f.service),
                 ref_name: planned.versioned.tag.clone().unwrap_or_default(),
             };
+            let extras = evidence.for_image(
+                &f.service,
+                &input.ref_name,
+                &self.stamp.version,
+                input.binaries.clone(),
+            );
             let advance = |by| {
                 ctx.report(Event::Advance {
                     task: Task::Images,
@@ -305,7 +318,7 @@ impl ImagePlan {
                     message: Some(f.service.clone()),
                 })
             };
-            let image = img::build(layout, &cache, &input, &mut |_| advance(1))
+            let image = img::build_with(layout, &cache, &input, Some(&extras), &mut |_| advance(1))
                 .with_context(|| f.service.clone())?;
             if image.unchanged {
                 advance(per_image);
@@ -316,8 +329,18 @@ impl ImagePlan {
         Ok(out)
     }
 
-    /// The buildx engine: one `docker buildx bake` over the generated Dockerfile; its OCI
-    /// archives are imported into the layout (or, when pushing, the pushed images described).
+    /// The binary of `service` for every platform of the plan.
+    fn binaries(&self, ctx: &Context, service: &str) -> Vec<(Platform, std::path::PathBuf)> {
+        self.platforms
+            .iter()
+            .map(|p| (*p, ctx.binary(service, *p)))
+            .collect()
+    }
+
+    /// The buildx engine: one `docker buildx bake` over the generated Dockerfile (without
+    /// BuildKit's own attestations); its OCI archives are imported into the layout and get our
+    /// attestations there, as the oci engine's images do. The publish stage pushes them.
+    #[allow(clippy::too_many_arguments)]
     fn buildx(
         &self,
         ctx: &Context,
@@ -326,6 +349,7 @@ impl ImagePlan {
         base: &Base,
         build: &BuildInfo,
         facts: &[ImageFacts],
+        evidence: &Evidence,
     ) -> Result<Vec<BuiltImage>> {
         if ctx.out != ctx.root.join("target/lucid") {
             bail!("the buildx engine builds in target/lucid of the workspace (its bake file names that context); use --engine oci for another output directory");
@@ -359,7 +383,7 @@ impl ImagePlan {
             &targets,
             build,
             &self.platforms,
-            self.request.push,
+            false,
             base_image.as_deref(),
         );
         lucid_image::layout::write_atomic(
@@ -374,27 +398,18 @@ impl ImagePlan {
         for (f, planned) in facts.iter().zip(&self.images) {
             let v = &planned.versioned;
             let tag = v.tag.clone().unwrap_or_default();
-            if self.request.push {
-                // The registry now holds the image: describe it from there.
-                let registry = ctx.registry(&v.registry)?;
-                let (_, bytes) = registry.get_manifest(&v.repository, &tag)?;
-                let digest = layout.put_blob(&bytes)?;
-                out.push(BuiltImage {
-                    service: f.service.clone(),
-                    ref_name: tag,
-                    digest,
-                    size: bytes.len() as u64,
-                    platforms: Vec::new(),
-                    unchanged: false,
-                });
-            } else {
-                let archive = ctx.out_dir("buildx").join(format!("{}.tar", f.service));
-                let bytes =
-                    std::fs::read(&archive).with_context(|| archive.display().to_string())?;
-                out.push(docker::import_oci_archive(
-                    layout, &bytes, &f.service, &tag,
-                )?);
-            }
+            let archive = ctx.out_dir("buildx").join(format!("{}.tar", f.service));
+            let bytes = std::fs::read(&archive).with_context(|| archive.display().to_string())?;
+            let imported = docker::import_oci_archive(layout, &bytes, &f.service, &tag)?;
+            let extras = evidence.for_image(
+                &f.service,
+                &tag,
+                &self.stamp.version,
+                self.binaries(ctx, &f.service),
+            );
+            out.push(
+                img::with_extras(layout, &imported, &extras).with_context(|| f.service.clone())?,
+            );
         }
         Ok(out)
     }

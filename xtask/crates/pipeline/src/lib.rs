@@ -14,6 +14,7 @@ pub mod bench;
 pub mod compile;
 mod context;
 pub mod display;
+pub mod evidence;
 pub mod images;
 pub mod preflight;
 pub mod publish;

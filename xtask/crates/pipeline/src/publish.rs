@@ -9,7 +9,7 @@
 
 use crate::context::{Context, Event, Task};
 use crate::display::{human_bytes, short_digest};
-use crate::images::{BuiltImages, Engine, ImagePlan};
+use crate::images::{BuiltImages, ImagePlan};
 use anyhow::{Context as _, Result};
 use lucid_catalog::ImageRef;
 use lucid_image::push::{self, PushEvent, PushOutcome};
@@ -290,22 +290,19 @@ pub fn move_tags(registry: &Registry, moves: &[TagMove]) -> Result<usize> {
     Ok(moved)
 }
 
-/// `build-images --push`: every built image to its immutable tag (the buildx engine pushed while
-/// it built), then, with `--move-tags`, every moving tag.
+/// `build-images --push`: every built image to its immutable tag, then, with `--move-tags`,
+/// every moving tag.
 pub fn publish(ctx: &Context, plan: &ImagePlan, built: &BuiltImages) -> Result<Vec<PushOutcome>> {
     let registry = ctx.registry(&plan.registry)?;
     let layout = Layout::open(&ctx.oci_layout())?;
-    let mut outcomes = Vec::new();
-    if plan.engine == Engine::Oci {
-        let targets: Vec<_> = built
-            .images
-            .iter()
-            .zip(&plan.images)
-            .map(|(image, p)| (image.clone(), p.versioned.clone()))
-            .collect();
-        let pushes = plan_pushes(&registry, &layout, &targets)?;
-        outcomes = push_all(ctx, &registry, &layout, &pushes)?;
-    }
+    let targets: Vec<_> = built
+        .images
+        .iter()
+        .zip(&plan.images)
+        .map(|(image, p)| (image.clone(), p.versioned.clone()))
+        .collect();
+    let pushes = plan_pushes(&registry, &layout, &targets)?;
+    let outcomes = push_all(ctx, &registry, &layout, &pushes)?;
     if plan.request.move_tags {
         let moves: Vec<TagMove> = built
             .images

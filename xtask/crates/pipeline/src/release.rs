@@ -18,6 +18,7 @@ use crate::images::{Binaries, BuiltImages, Engine, ImagePlan, ImageRequest};
 use crate::preflight::{self, Check, Inputs, Preflight, Remote};
 use crate::publish::{self, PushPlan, TagMove};
 use anyhow::{bail, Context as _, Result};
+use lucid_attest::{cosign, SigningKey};
 use lucid_catalog::manifest::RELEASE_MANIFEST;
 use lucid_catalog::topology::COMPOSE_DIR;
 use lucid_catalog::{ImageManifest, ImageRef, Platform, Workspace};
@@ -49,6 +50,10 @@ pub struct ReleaseOptions {
     pub engine: Engine,
     /// Plan only: read the registry, build into the output directory, change nothing else.
     pub dry_run: bool,
+    /// The cosign signing key: a file or `env://VAR`; `None` only with `unsigned`.
+    pub signing_key: Option<String>,
+    /// Release without signatures (refused unless asked for).
+    pub unsigned: bool,
 }
 
 /// Everything a release will do, known before the first push.
@@ -71,6 +76,8 @@ pub struct ReleasePlan {
     /// What the registry held before, per service; empty-handed when it could not be asked.
     remote: Vec<Remote>,
     registry: Option<Registry>,
+    /// Loaded in the preflight: a bad key or password stops the release before any push.
+    signer: Option<SigningKey>,
     clock: Clock,
 }
 
@@ -87,6 +94,8 @@ pub struct Work {
     pub compose_changes: Vec<String>,
     pub validate_from: String,
     pub moves: Vec<TagMove>,
+    /// Fingerprint of the key every pushed index is signed with; `None`: `--unsigned`.
+    pub signing: Option<String>,
 }
 
 impl ReleasePlan {
@@ -123,6 +132,9 @@ impl ReleasePlan {
             engine: opts.engine,
             may_write: !opts.dry_run,
         });
+        let (signing, signer) = signing_check(opts);
+        let mut checks = pre.checks;
+        checks.push(signing);
         let mut plan = ReleasePlan {
             version: ws.version.clone(),
             host,
@@ -130,13 +142,14 @@ impl ReleasePlan {
             platforms: ws.settings.platforms.clone(),
             services: ws.services.len(),
             dry_run: opts.dry_run,
-            preflight: pre.checks,
+            preflight: checks,
             work: None,
             asked_registry: opts.registry.clone(),
             engine: opts.engine,
             refs,
             remote: pre.remote,
             registry: pre.registry,
+            signer,
             clock,
         };
         plan.clock.lap("preflight");
@@ -225,17 +238,20 @@ impl ReleasePlan {
         work: &Work,
         registry: &Registry,
     ) -> Result<(Vec<PushOutcome>, Validation)> {
-        step(ctx, 3, "push the immutable tags");
+        step(ctx, 3, "push the immutable tags, then sign them");
         let pushes = work.pushes.as_deref().unwrap_or_default();
         let layout = Layout::open(&ctx.oci_layout())?;
         let outcomes = publish::push_all(ctx, registry, &layout, pushes)?;
+        if let Some(key) = &self.signer {
+            sign_all(ctx, registry, work, key)?;
+        }
         self.clock.lap("push");
         step(ctx, 4, "compose files pinned to the pushed digests");
         let stage = ctx.out_dir(STAGE);
         stage_outputs(ctx, &stage, work)?;
         self.clock.lap("compose");
         step(ctx, 5, "validate");
-        let validation = validate(ctx, ws, &stage, registry)?;
+        let validation = validate(ctx, ws, &stage, registry, self.signer.as_ref())?;
         self.clock.lap("validate");
         Ok((outcomes, validation))
     }
@@ -251,6 +267,47 @@ impl ReleasePlan {
                 .unwrap_or_default()
         )
     }
+}
+
+/// The signing key of the release, loaded now so that a malformed key or a wrong password
+/// stops the release before anything is pushed.
+fn signing_check(opts: &ReleaseOptions) -> (Check, Option<SigningKey>) {
+    let check = |passed: bool, line: String| Check { passed, line };
+    match (&opts.signing_key, opts.unsigned) {
+        (Some(_), true) => (check(false, "--signing-key and --unsigned: choose one".into()), None),
+        (None, true) => (check(true, "unsigned release (--unsigned): no cosign signatures".into()), None),
+        (None, false) => (
+            check(
+                false,
+                "no signing key: pass --signing-key FILE (or env://VAR; cargo xtask keygen makes one) or --unsigned".into(),
+            ),
+            None,
+        ),
+        (Some(spec), false) => match SigningKey::from_spec(spec) {
+            Ok(key) => (
+                check(true, format!("signing key {spec}: {}", key.public().fingerprint())),
+                Some(key),
+            ),
+            Err(e) => (check(false, format!("{e:#}")), None),
+        },
+    }
+}
+
+/// Signs every pushed index (cosign's `sha256-<hex>.sig` beside it), before any moving tag moves.
+fn sign_all(ctx: &Context, registry: &Registry, work: &Work, key: &SigningKey) -> Result<()> {
+    let mut signed = 0;
+    for (image, planned) in work.built.images.iter().zip(&work.images.images) {
+        let outcome = cosign::sign_pushed(registry, &planned.versioned, &image.digest, key)
+            .with_context(|| format!("signing {}", planned.versioned))?;
+        signed += usize::from(!outcome.unchanged);
+    }
+    ctx.note(format!(
+        "  {} images signed ({} already signed) with {}",
+        work.built.images.len(),
+        work.built.images.len() - signed,
+        key.public().fingerprint()
+    ));
+    Ok(())
 }
 
 /// Builds every image, then plans the push, the pinned compose files and the tag moves.
@@ -317,6 +374,7 @@ fn plan_work(ctx: &Context, plan: &ReleasePlan) -> Result<Work> {
         compose_changes,
         validate_from,
         moves,
+        signing: plan.signer.as_ref().map(|k| k.public().fingerprint()),
     })
 }
 
@@ -359,6 +417,7 @@ fn validate(
     ws: &Workspace,
     stage: &Path,
     registry: &Registry,
+    key: Option<&SigningKey>,
 ) -> Result<Validation> {
     let mut staged = ws.clone();
     staged.root = stage.to_path_buf();
@@ -367,7 +426,18 @@ fn validate(
     if preflight::reads_back_from_registry(registry) {
         opts.registry = Some(registry.host.clone());
     }
-    let report = lucid_validate::validate(&staged, &opts);
+    let mut report = lucid_validate::validate(&staged, &opts);
+    // Signatures live in the registry: the supply chain is read from there, with our client.
+    let source = lucid_attest::source::RegistrySource::with(ctx.registry(&registry.host)?);
+    let version = crate::validate::built_version(&opts).unwrap_or_else(|| ws.version.clone());
+    report.supply_chain = Some(crate::validate::supply_chain(
+        ws,
+        &source,
+        &version,
+        &registry.host,
+        key.map(|k| k.public()),
+    )?);
+    report.summarise();
     let images = stage.join("images");
     lucid_validate::write(&report, &images)?;
     let s = &report.summary;
@@ -577,8 +647,20 @@ impl fmt::Display for Work {
             self.images.stamp.version,
             self.images.stamp.epoch
         )?;
-        writeln!(f, "[3/{STEPS}] push the immutable tags")?;
+        writeln!(f, "[3/{STEPS}] push the immutable tags, then sign them")?;
         self.fmt_pushes(f)?;
+        match &self.signing {
+            Some(key) => {
+                for (image, planned) in self.built.images.iter().zip(&self.images.images) {
+                    writeln!(
+                        f,
+                        "  sign {}@{} with {key}",
+                        planned.versioned, image.digest
+                    )?;
+                }
+            }
+            None => writeln!(f, "  not signed (--unsigned)")?,
+        }
         writeln!(f, "[4/{STEPS}] compose files pinned to the pushed digests")?;
         for file in &self.compose.files {
             let path = format!("{COMPOSE_DIR}/{}", file.name());

@@ -3,8 +3,14 @@
 
 use crate::context::Context;
 use anyhow::Result;
+use lucid_attest::source::RegistrySource;
+use lucid_attest::{verify, PublicKey};
 use lucid_catalog::Platform;
-use lucid_validate::report::Report;
+use lucid_catalog::Workspace;
+use lucid_validate::report::{
+    Check, Finding, Report, SupplyChainImage, SupplyChainPlatform, SupplyChainReport,
+};
+use lucid_validate::source::{ImageSource, OciLayout};
 use std::path::PathBuf;
 
 /// What to validate (`cargo xtask validate`'s options).
@@ -20,6 +26,8 @@ pub struct ValidateRequest {
     pub profiles: Vec<String>,
     /// Another OCI layout than the context's.
     pub oci: Option<PathBuf>,
+    /// The public key the images' signatures must verify under (supply-chain section).
+    pub key: Option<PublicKey>,
 }
 
 /// The validator's options for this context: its OCI layout and image record.
@@ -50,5 +58,78 @@ pub fn validate(ctx: &Context, request: &ValidateRequest) -> Result<Report> {
             compose_override: lucid_compose::mongodb_standin_override(&ws, &standin.to_string()),
         });
     }
-    Ok(lucid_validate::validate(&ws, &opts))
+    let mut report = lucid_validate::validate(&ws, &opts);
+    let source: Box<dyn ImageSource> = match &opts.registry {
+        Some(host) => Box::new(RegistrySource::with(ctx.registry(host)?)),
+        None => Box::new(OciLayout::open(&opts.oci_layout)?),
+    };
+    let host = opts
+        .registry
+        .clone()
+        .unwrap_or_else(|| ws.settings.registry.clone());
+    let version = built_version(&opts).unwrap_or_else(|| ws.version.clone());
+    report.supply_chain = Some(supply_chain(
+        &ws,
+        source.as_ref(),
+        &version,
+        &host,
+        request.key.clone(),
+    )?);
+    report.summarise();
+    Ok(report)
+}
+
+/// The version of the images the validator reads: its image record's, if it has one.
+pub fn built_version(opts: &lucid_validate::Options) -> Option<String> {
+    let path = opts.build_manifest.as_ref()?;
+    lucid_catalog::ImageManifest::read(path)
+        .ok()
+        .map(|m| m.version)
+}
+
+/// `cargo xtask verify`'s checks of every image in `source`, as the report's supply-chain
+/// section; each failed check is an error of the report.
+pub fn supply_chain(
+    ws: &Workspace,
+    source: &dyn ImageSource,
+    version: &str,
+    host: &str,
+    key: Option<PublicKey>,
+) -> Result<SupplyChainReport> {
+    let fingerprint = key.as_ref().map(|k| k.fingerprint());
+    let opts = verify::Options { key, commit: None };
+    let mut report = SupplyChainReport {
+        key: fingerprint,
+        images: Vec::new(),
+        findings: Vec::new(),
+    };
+    for target in verify::targets(ws, &[], version, host)? {
+        let v = verify::verify_image(source, &target, &opts);
+        report.findings.extend(v.failures.iter().map(|f| {
+            let at = match &f.platform {
+                Some(p) => format!("{} ({p})", f.image),
+                None => f.image.clone(),
+            };
+            Finding::error(Check::SupplyChain, &f.message)
+                .file(at)
+                .service(v.service.clone())
+                .key(f.check.to_string())
+        }));
+        report.images.push(SupplyChainImage {
+            service: v.service,
+            signed_by: v.signed_by,
+            platforms: v
+                .platforms
+                .into_iter()
+                .map(|p| SupplyChainPlatform {
+                    platform: p.platform,
+                    sbom_debian_packages: p.sbom_debian_packages,
+                    sbom_crates: p.sbom_crates,
+                    provenance_commit: p.provenance_commit,
+                    embedded_crates: p.embedded_crates,
+                })
+                .collect(),
+        });
+    }
+    Ok(report)
 }

@@ -37,6 +37,8 @@ struct Fixture {
     v0_files: BTreeMap<String, String>,
     /// Commit holding V1, not released yet.
     unreleased: String,
+    /// `verify` of the V0 images with the release's key.
+    verified: Vec<lucid_attest::verify::ImageVerification>,
 }
 
 static FIXTURE: OnceLock<Fixture> = OnceLock::new();
@@ -118,8 +120,23 @@ fn fixture() -> &'static Fixture {
         let host = registry.host();
         let none = docker_config(&dir.join("docker-none"), &host, None);
 
-        let out = copy.release(&["--registry", &host, "--version", &v0], &none);
+        let key = lucid_attest::SigningKey::generate();
+        let key_file = dir.join("cosign.key");
+        std::fs::write(&key_file, key.to_pkcs8_pem().unwrap()).unwrap();
+        let key_arg = key_file.display().to_string();
+        let out = copy.release(
+            &[
+                "--registry",
+                &host,
+                "--version",
+                &v0,
+                "--signing-key",
+                &key_arg,
+            ],
+            &none,
+        );
         assert!(out.success(), "the V0 release failed:\n{}", stderr(&out));
+        let verified = verify_release(&copy.dir, &host, &v0, &key.public());
         let mut v0_files = BTreeMap::new();
         for line in copy.status().lines() {
             let path = line[3..].to_string();
@@ -144,8 +161,29 @@ fn fixture() -> &'static Fixture {
             v0_stdout: stdout(&out),
             v0_files,
             unreleased,
+            verified,
         }
     })
+}
+
+/// `cargo xtask verify` of every released image, with the release's key.
+fn verify_release(
+    root: &Path,
+    host: &str,
+    version: &str,
+    key: &lucid_attest::PublicKey,
+) -> Vec<lucid_attest::verify::ImageVerification> {
+    let ws = lucid_catalog::Workspace::load(root).unwrap();
+    let source = lucid_attest::source::RegistrySource::new(host).unwrap();
+    let opts = lucid_attest::verify::Options {
+        key: Some(key.clone()),
+        commit: None,
+    };
+    lucid_attest::verify::targets(&ws, &[], version, host)
+        .unwrap()
+        .iter()
+        .map(|t| lucid_attest::verify::verify_image(&source, t, &opts))
+        .collect()
 }
 
 /// A registry started from the V0 snapshot, a proxy in front of it, the copy at V1.
@@ -281,6 +319,16 @@ fn releases_all_27_services_pinned_validated_with_the_moving_tags_moved() {
         f.v0_stdout
     );
     assert!(f.v0_stdout.contains("git add ") && f.v0_stdout.contains("git commit -m \"Release"));
+    // Signed, attested, and the binaries carry the crate lists their SBOMs list.
+    assert_eq!(f.verified.len(), 27);
+    for v in &f.verified {
+        assert!(v.passed(), "{:#?}", v.failures);
+        assert!(v.signed_by.is_some());
+        assert!(v
+            .platforms
+            .iter()
+            .all(|p| p.embedded_crates.unwrap_or(0) > 20));
+    }
 
     let manifest: serde_json::Value =
         serde_json::from_str(&f.v0_files["images/release-manifest.json"]).unwrap();
@@ -355,7 +403,9 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let plan = stdout(&out);
     for target in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
         assert!(
-            plan.contains(&format!("cargo build --release --locked --target {target}")),
+            plan.contains(&format!(
+                "cargo auditable build --release --locked --target {target}"
+            )),
             "{plan}"
         );
     }
@@ -409,6 +459,8 @@ fn the_dry_run_prints_the_plan_the_release_executes() {
         allow_dirty: false,
         engine: Engine::Oci,
         dry_run,
+        signing_key: None,
+        unsigned: true,
     };
     let printed = ReleasePlan::prepare(&ctx, &opts(true)).unwrap().steps();
     let plan = ReleasePlan::prepare(&ctx, &opts(false)).unwrap();
@@ -621,6 +673,55 @@ fn a_failure_while_moving_the_tags_is_resumed_by_the_rerun() {
         moving_tags(&f.services, &s.registry.host(), None),
         all_at(&v1)
     );
+}
+
+#[test]
+fn a_malformed_key_or_a_wrong_password_stops_the_release_before_building() {
+    let _serial = serial();
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = WorkspaceCopy::create(&tmp.path().join("workspace"));
+    let docker = docker_config(&tmp.path().join("docker"), "none", None);
+    let registry = TestRegistry::start(&tmp.path().join("registry"), None);
+    let host = registry.host();
+    let malformed = tmp.path().join("malformed.key");
+    std::fs::write(
+        &malformed,
+        "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let encrypted = tmp.path().join("cosign.key");
+    let pem = lucid_attest::SigningKey::generate()
+        .to_cosign_pem("right")
+        .unwrap();
+    std::fs::write(&encrypted, pem).unwrap();
+    std::env::set_var("COSIGN_PASSWORD", "wrong");
+    for (key, why) in [
+        (&malformed, "not an ECDSA P-256 key"),
+        (&encrypted, "wrong password"),
+    ] {
+        let key = key.display().to_string();
+        let out = copy.release(&["--registry", &host, "--signing-key", &key], &docker);
+        assert_eq!(out.code(), Some(1));
+        let err = stderr(&out);
+        assert!(
+            err.contains(why) && err.contains("nothing was built or pushed"),
+            "{err}"
+        );
+        assert!(
+            !copy.dir.join("target/lucid/oci").exists(),
+            "nothing may be built"
+        );
+        let tags = lucid_image::Registry::new(&host)
+            .unwrap()
+            .send("GET", "/v2/_catalog", &[], None, "")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&tags.body).trim(),
+            r#"{"repositories":[]}"#,
+            "nothing may be pushed"
+        );
+    }
+    std::env::remove_var("COSIGN_PASSWORD");
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Just enough of the ELF header to tell which machine a binary is for and whether it is static.
+//! Just enough of the ELF format to tell which machine a binary is for, whether it is static,
+//! and to read a named section (cargo-auditable's `.dep-v0`).
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 /// What the header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ElfInfo {
@@ -41,6 +42,58 @@ pub fn parse(bytes: &[u8]) -> Result<ElfInfo> {
         machine,
         has_interp,
     })
+}
+
+/// The bytes of the section called `name` of a 64-bit little-endian ELF file, if it has one.
+pub fn section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>> {
+    parse(bytes)?;
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]);
+    let u32_at = |o: usize| -> Result<u32> {
+        let b = bytes
+            .get(o..o + 4)
+            .context("section header lies outside the file")?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    };
+    let u64_at = |o: usize| -> Result<usize> {
+        let b = bytes
+            .get(o..o + 8)
+            .context("section header lies outside the file")?;
+        Ok(u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    };
+    let (shoff, shentsize, shnum, shstrndx) = (
+        u64_at(40)?,
+        u16_at(58) as usize,
+        u16_at(60) as usize,
+        u16_at(62) as usize,
+    );
+    // A section header: name offset @0, type @4, file offset @24, size @32.
+    let body = |i: usize| -> Result<(u32, &'a [u8])> {
+        let at = shoff + i * shentsize;
+        const SHT_NOBITS: u32 = 8; // .bss: takes memory, not file space
+        if u32_at(at + 4)? == SHT_NOBITS {
+            return Ok((u32_at(at)?, &[]));
+        }
+        let (offset, size) = (u64_at(at + 24)?, u64_at(at + 32)?);
+        let data = bytes
+            .get(offset..offset.saturating_add(size))
+            .with_context(|| format!("section {i} lies outside the file"))?;
+        Ok((u32_at(at)?, data))
+    };
+    if shnum == 0 || shstrndx >= shnum {
+        return Ok(None);
+    }
+    let (_, names) = body(shstrndx)?;
+    for i in 0..shnum {
+        let (name_at, data) = body(i)?;
+        let this = names
+            .get(name_at as usize..)
+            .and_then(|n| n.split(|b| *b == 0).next())
+            .unwrap_or_default();
+        if this == name.as_bytes() {
+            return Ok(Some(data));
+        }
+    }
+    Ok(None)
 }
 
 /// `aarch64`, `x86-64`, or the number.
@@ -90,6 +143,15 @@ mod tests {
         let mut b = synthetic(62, false);
         b[56..58].copy_from_slice(&9u16.to_le_bytes());
         assert!(parse(&b).unwrap_err().to_string().contains("outside"));
+    }
+
+    #[test]
+    fn finds_named_sections_of_a_real_binary() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let text = section(&me, ".text").unwrap().expect("a .text section");
+        assert!(text.len() > 1000);
+        assert_eq!(section(&me, ".no-such-section").unwrap(), None);
+        assert_eq!(section(&synthetic(62, false), ".text").unwrap(), None);
     }
 
     #[test]

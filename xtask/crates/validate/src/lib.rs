@@ -339,6 +339,7 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         compose_files,
         deployments,
         live,
+        supply_chain: None,
         summary: Summary::default(),
     };
     report.summarise();

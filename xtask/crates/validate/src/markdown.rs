@@ -161,6 +161,7 @@ pub fn render(r: &Report) -> String {
     security(&mut o, r);
     deployments(&mut o, r);
     live(&mut o, r);
+    supply_chain(&mut o, r);
     summary(&mut o, r);
     o.0
 }
@@ -412,6 +413,50 @@ fn deployments(o: &mut Md, r: &Report) {
     let findings: Vec<&Finding> = r.deployments.iter().flat_map(|d| &d.findings).collect();
     o.findings(&findings);
     o.blank();
+}
+
+fn supply_chain(o: &mut Md, r: &Report) {
+    o.section("SUPPLY CHAIN");
+    let Some(c) = &r.supply_chain else {
+        o.para("Not checked.");
+        return;
+    };
+    o.para(match &c.key {
+        Some(k) => format!("Signatures checked under key `{k}` (cosign, `sha256-<digest>.sig`)."),
+        None => "Signatures not checked (no public key given).".into(),
+    });
+    o.table(&[
+        "service",
+        "signed by",
+        "platform",
+        "SBOM (deb + crates)",
+        "provenance commit",
+        "crates in binary",
+    ]);
+    let n = |v: Option<usize>| v.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
+    for i in &c.images {
+        for p in &i.platforms {
+            o.line(format!(
+                "| {} | {} | {} | {} + {} | {} | {} |",
+                i.service,
+                i.signed_by
+                    .as_deref()
+                    .map(short_name)
+                    .unwrap_or_else(|| "-".into()),
+                p.platform,
+                n(p.sbom_debian_packages),
+                n(p.sbom_crates),
+                p.provenance_commit
+                    .as_deref()
+                    .map(|c| c.chars().take(12).collect::<String>())
+                    .unwrap_or_else(|| "-".into()),
+                n(p.embedded_crates),
+            ));
+        }
+    }
+    o.blank();
+    let findings: Vec<&Finding> = c.findings.iter().collect();
+    o.findings(&findings);
 }
 
 fn live(o: &mut Md, r: &Report) {

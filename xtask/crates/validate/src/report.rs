@@ -67,6 +67,8 @@ pub enum Check {
     BuildManifest,
     /// The live run (`--live`).
     Live,
+    /// Signature, SBOM, provenance or embedded crate list (`cargo xtask verify`'s checks).
+    SupplyChain,
 }
 
 impl Check {
@@ -223,7 +225,41 @@ pub struct Report {
     /// Present only with `--live`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveReport>,
+    /// What `cargo xtask verify` found (filled by the pipeline, which runs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supply_chain: Option<SupplyChainReport>,
     pub summary: Summary,
+}
+
+/// The supply-chain evidence of the images: signatures, SBOMs, provenance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SupplyChainReport {
+    /// Fingerprint (`sha256:` of the DER public key) of the key signatures were checked
+    /// under; `None`: not checked.
+    pub key: Option<String>,
+    pub images: Vec<SupplyChainImage>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SupplyChainImage {
+    pub service: String,
+    /// Fingerprint of the key whose signature verified.
+    pub signed_by: Option<String>,
+    pub platforms: Vec<SupplyChainPlatform>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SupplyChainPlatform {
+    pub platform: String,
+    pub sbom_debian_packages: Option<usize>,
+    pub sbom_crates: Option<usize>,
+    pub provenance_commit: Option<String>,
+    /// Crates cargo-auditable embedded in the binary as runtime dependencies.
+    pub embedded_crates: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -452,6 +488,9 @@ impl Report {
         }
         if let Some(l) = &self.live {
             out.extend(&l.findings);
+        }
+        if let Some(c) = &self.supply_chain {
+            out.extend(&c.findings);
         }
         out
     }

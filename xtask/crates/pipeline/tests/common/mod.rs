@@ -493,6 +493,8 @@ impl WorkspaceCopy {
             allow_dirty: false,
             engine: Engine::Oci,
             dry_run: false,
+            signing_key: None,
+            unsigned: false,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -501,9 +503,13 @@ impl WorkspaceCopy {
                 "--allow-dirty" => opts.allow_dirty = true,
                 "--registry" => opts.registry = it.next().map(|s| s.to_string()),
                 "--version" => opts.version = it.next().map(|s| s.to_string()),
+                "--signing-key" => opts.signing_key = it.next().map(|s| s.to_string()),
+                "--unsigned" => opts.unsigned = true,
                 other => panic!("release argument {other:?} is not handled here"),
             }
         }
+        // Releases are signed only where a test gives a key.
+        opts.unsigned |= opts.signing_key.is_none();
         let (ctx, notes) = self.context(docker_config);
         let mut stdout = String::new();
         let result = run_release(&ctx, &opts, &mut stdout);
