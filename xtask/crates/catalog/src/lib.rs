@@ -44,6 +44,19 @@ pub struct Publish {
     pub host_ip: Option<String>,
 }
 
+impl Publish {
+    /// Published on every address of the host (no `host_ip`, or 0.0.0.0 / ::). Cluster
+    /// deployments publish only these: Swarm and Kubernetes cannot bind one host address.
+    pub fn on_every_address(&self) -> bool {
+        match &self.host_ip {
+            None => true,
+            Some(ip) => ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified()),
+        }
+    }
+}
+
 /// A listener besides the HTTP port (tor-proxy's SOCKS port, tunnel-tools' forwarder).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExtraPort {
@@ -62,6 +75,8 @@ pub struct Volume {
     pub target: String,
     /// Variable through which the service learns the mount point.
     pub env: Option<String>,
+    /// Bytes a cluster deployment requests for it (Kubernetes PersistentVolumeClaim).
+    pub size: u64,
 }
 
 /// One Lucid service, as its crate declares it.
@@ -86,10 +101,33 @@ pub struct Service {
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub profiles: Vec<String>,
+    /// Instances in a cluster deployment (Swarm, Kubernetes); always 1 for a service with a
+    /// volume. Compose files run one container per service whatever this says.
+    pub replicas: u32,
     pub resources: Resources,
 }
 
 impl Service {
+    /// Services (or `mongodb`) this one opens connections to: its upstreams and what it
+    /// depends on (both reach it as `LUCID_URL_<NAME>`), sorted, each once. Services with
+    /// `catalog = true` also reach every service of their deployment (see [`Service::catalog`]).
+    pub fn connects_to(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .upstreams
+            .iter()
+            .chain(&self.depends_on)
+            .map(String::as_str)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// True when the service stays a single instance in every deployment.
+    pub fn single_instance(&self) -> bool {
+        !self.volumes.is_empty()
+    }
+
     /// Path of the binary inside the image.
     pub fn binary_path(&self) -> String {
         format!("/usr/local/bin/{}", self.name)
@@ -162,6 +200,8 @@ pub struct Settings {
     pub network: Network,
     pub defaults: Resources,
     pub stop_grace_period: String,
+    /// Size of a volume that does not give its own `size`.
+    pub volume_size: u64,
     pub healthcheck: Healthcheck,
     pub device: Device,
     pub mongodb: MongoDb,
@@ -229,7 +269,7 @@ impl Workspace {
                 Some(value) => {
                     if let Some(defaults) = &settings {
                         let description = package.description.clone().unwrap_or_default();
-                        if let Some(s) = raw::service(&package.name, &description, &manifest, value, &defaults.defaults, &mut errors) {
+                        if let Some(s) = raw::service(&package.name, &description, &manifest, value, defaults, &mut errors) {
                             versions.insert(package.version.to_string());
                             services.push(s);
                         }
