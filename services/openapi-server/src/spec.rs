@@ -177,7 +177,7 @@ fn schemas() -> Value {
     let session_status = json!({ "type": "string", "enum": ["created", "recording", "processing", "anchored", "failed", "cancelled"] });
     json!({
         "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "string" } } },
-        "Health": { "type": "object", "properties": { "status": { "type": "string", "example": "ok" }, "service": { "type": "string" } } },
+        "Health": { "type": "object", "properties": { "status": { "type": "string", "example": "ok" }, "service": { "type": "string" }, "instance": { "type": "string", "description": "hostname of the answering replica (container id, pod name)" } } },
         "Ready": { "type": "object", "properties": {
             "status": { "type": "string", "enum": ["ready", "not ready"] },
             "service": { "type": "string" },

@@ -219,9 +219,10 @@ impl<A: App> Shared<A> {
 
     fn dispatch(&self, req: &Request) -> Response {
         match (req.method.as_str(), req.path.as_str()) {
-            ("GET", "/health") => {
-                Response::json(200, &json!({ "status": "ok", "service": self.service }))
-            }
+            ("GET", "/health") => Response::json(
+                200,
+                &json!({ "status": "ok", "service": self.service, "instance": instance() }),
+            ),
             ("GET", "/ready") => self.readiness(),
             _ => match catch_unwind(AssertUnwindSafe(|| self.app.handle(req))) {
                 Ok(resp) => resp,
@@ -260,6 +261,22 @@ impl<A: App> Shared<A> {
             )
         }
     }
+}
+
+/// The name of this instance in `/health`, so that a client can tell replicas apart: the
+/// hostname (`HOSTNAME`, else `/etc/hostname`), which is the container's id under Docker and
+/// Swarm and the pod's name under Kubernetes.
+fn instance() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        let from_file = || std::fs::read_to_string("/etc/hostname").ok();
+        std::env::var("HOSTNAME")
+            .ok()
+            .or_else(from_file)
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "unknown".into())
+    })
 }
 
 /// Probes `http://127.0.0.1:$LUCID_HTTP_PORT/health`; the exit code of the `healthcheck` subcommand.

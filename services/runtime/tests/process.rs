@@ -169,6 +169,23 @@ fn health_ready_api_and_errors_over_http() {
 }
 
 #[test]
+fn health_names_the_instance_answering() {
+    let named = Running::start(&[("HOSTNAME", "replica-7")]);
+    let health = Client::default().get(&named.url("/health")).unwrap();
+    let body = health.json::<serde_json::Value>().unwrap();
+    assert_eq!(body["instance"], "replica-7", "{body}");
+
+    // Without HOSTNAME (the demo runs with a cleared environment): the host's /etc/hostname.
+    let Ok(hostname) = std::fs::read_to_string("/etc/hostname") else {
+        return;
+    };
+    let unnamed = Running::start(&[]);
+    let health = Client::default().get(&unnamed.url("/health")).unwrap();
+    let body = health.json::<serde_json::Value>().unwrap();
+    assert_eq!(body["instance"], hostname.trim(), "{body}");
+}
+
+#[test]
 fn ready_once_upstream_listens() {
     let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://127.0.0.1:{}", upstream.local_addr().unwrap().port());
