@@ -712,9 +712,11 @@ fn is_loopback(host: &str) -> bool {
 fn publish(ctx: &Ctx, stage: &Path) -> Result<Vec<String>> {
     let mut files: Vec<String> = vec![RELEASE_MANIFEST.to_string()];
     files.extend(REPORT_FILES.iter().map(|s| s.to_string()));
-    for entry in std::fs::read_dir(stage.join(lucid_compose::COMPOSE_DIR))? {
-        let name = entry?.file_name().to_string_lossy().to_string();
-        files.push(format!("{}/{name}", lucid_compose::COMPOSE_DIR));
+    for dir in [lucid_compose::COMPOSE_DIR, lucid_compose::kubernetes::DIR] {
+        for entry in std::fs::read_dir(stage.join(dir))? {
+            let name = entry?.file_name().to_string_lossy().to_string();
+            files.push(format!("{dir}/{name}"));
+        }
     }
     files.sort();
     for f in &files {
@@ -878,8 +880,7 @@ fn dry_run(
     let release = release_manifest(&manifest, host);
     let generated = lucid_compose::generate(ws, Some(&release))?;
     let stale = lucid_compose::check(&ctx.root, &generated);
-    for f in &generated.files {
-        let path = format!("{}/{}", lucid_compose::COMPOSE_DIR, f.name());
+    for (path, _) in generated.outputs() {
         let state = if stale.iter().any(|s| s.path == path) {
             "would change"
         } else {
