@@ -2,7 +2,7 @@
 
 use crate::container::{Container, TMP_SIZE};
 use crate::model::{
-    DependsOn, HealthcheckDef, LoggingDef, NetworkAttachment, ServiceDef, VolumeMount,
+    ContainerDef, DependsOn, HealthcheckDef, LoggingDef, NetworkAttachment, ServiceDef, VolumeMount,
 };
 use crate::network::Addresses;
 use lucid_catalog::Workspace;
@@ -20,12 +20,7 @@ pub fn definition(ws: &Workspace, c: &Container, addresses: &Addresses) -> Servi
         },
     )]);
     ServiceDef {
-        image: c.image.clone(),
-        command: c.command.clone(),
-        user: c.user.to_string(),
-        read_only: true,
-        init: true,
-        cap_drop: vec!["ALL".into()],
+        container: ContainerDef::of(c),
         security_opt: vec!["no-new-privileges:true".into()],
         tmpfs: vec![format!(
             "/tmp:size={},mode=1777",

@@ -20,7 +20,7 @@
 //! restart policy covers crashes.
 
 use crate::container::{Container, TMP_SIZE};
-use crate::model::{HealthcheckDef, LoggingDef, SecretDef};
+use crate::model::{ContainerDef, HealthcheckDef, LoggingDef, SecretDef};
 use crate::notice::{self, Comment};
 use crate::{compose_file, schema, service, OutputFile, Source, COMPOSE_DIR};
 use anyhow::{anyhow, Context, Result};
@@ -55,13 +55,8 @@ struct StackDoc {
 
 #[derive(Debug, Clone, Serialize)]
 struct StackService {
-    image: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    command: Option<Vec<String>>,
-    user: String,
-    read_only: bool,
-    init: bool,
-    cap_drop: Vec<String>,
+    #[serde(flatten)]
+    container: ContainerDef,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     environment: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -226,12 +221,7 @@ fn stack_service(ws: &Workspace, c: &Container, monitor: u64) -> StackService {
         }
     });
     StackService {
-        image: c.image.clone(),
-        command: c.command.clone(),
-        user: c.user.to_string(),
-        read_only: true,
-        init: true,
-        cap_drop: vec!["ALL".into()],
+        container: ContainerDef::of(c),
         environment: c.environment.clone(),
         secrets: c.secrets.clone(),
         volumes: std::iter::once(tmp).chain(data).collect(),

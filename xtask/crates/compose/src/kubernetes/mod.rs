@@ -66,22 +66,8 @@ pub fn generate(
             .map(|(caller, _)| *caller)
             .collect();
         let docs = objects::all(c, &callers).with_context(|| format!("{DIR}/{}.yaml", c.name))?;
-        let kind = if c.volumes.is_empty() {
-            "Deployment"
-        } else {
-            "StatefulSet"
-        };
-        let about = format!(
-            "{}: {kind} ({} replica{}), Service{}.",
-            c.name,
-            c.replicas,
-            if c.replicas == 1 { "" } else { "s" },
-            if c.published().any(|(p, _)| p.on_every_address()) {
-                "s (cluster-internal and public)"
-            } else {
-                ""
-            }
-        );
+        let objects: Vec<String> = docs.iter().map(describe).collect();
+        let about = format!("{}: {}.", c.name, objects.join(", "));
         files.push(file(&format!("{}.yaml", c.name), &[&about], &docs)?);
     }
     Ok(files)
@@ -113,11 +99,24 @@ fn namespace_file(containers: &[Container], source: &Source) -> Result<OutputFil
         String::new(),
         "Secrets are referenced, never stored here: create each one before the pods start, with one".to_string(),
         "key of the secret's name, from the same files as the compose secrets:".to_string(),
-        format!("  kubectl create namespace {NAMESPACE}"),
+        format!("  kubectl apply -f {DIR}/00-namespace.yaml"),
     ];
     about.extend(create);
     let lines: Vec<&str> = about.iter().map(String::as_str).collect();
     file("00-namespace.yaml", &lines, &[objects::namespace()])
+}
+
+/// `Deployment api-gateway (1 replica)`: an object as the file header lists it.
+fn describe(object: &Value) -> String {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    match object["spec"]["replicas"].as_u64() {
+        Some(n) => format!(
+            "{kind} {name} ({n} replica{})",
+            if n == 1 { "" } else { "s" }
+        ),
+        None => format!("{kind} {name}"),
+    }
 }
 
 /// A manifest file: the generated-file notice, `about`, then the objects as YAML documents.
