@@ -65,6 +65,10 @@ pub struct BuildImages {
     /// `[workspace.metadata.lucid.base]`: `<registry>/<repo>:<tag>@sha256:<digest>` (digest required).
     #[arg(long, value_name = "REFERENCE")]
     pub base_ref: Option<String>,
+    /// Build the workspace at DIR instead of the one this xtask was built from (the tests build
+    /// temporary copies of the workspace).
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
 }
 
 /// What the image stage needs beyond the CLI (the release passes `release = true`).
@@ -82,6 +86,7 @@ pub struct Options {
 
 impl BuildImages {
     pub fn run(self, ctx: &Ctx) -> Result<()> {
+        let ctx = &ctx.at(self.root.as_deref())?;
         let platforms = match &self.platform {
             Some(p) => Some(lucid_catalog::parse_platforms(p)?),
             None => None,

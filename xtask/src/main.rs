@@ -57,6 +57,22 @@ impl Ctx {
         Ok(Ctx { root })
     }
 
+    /// The workspace at `root` when given (the tests build and release temporary copies of the
+    /// workspace), else this one.
+    pub fn at(&self, root: Option<&Path>) -> Result<Ctx> {
+        match root {
+            Some(r) => {
+                let root = r
+                    .canonicalize()
+                    .map_err(|e| anyhow::anyhow!("--root {}: {e}", r.display()))?;
+                Ok(Ctx { root })
+            }
+            None => Ok(Ctx {
+                root: self.root.clone(),
+            }),
+        }
+    }
+
     /// The catalog, read with cargo_metadata.
     pub fn workspace(&self) -> Result<lucid_catalog::Workspace> {
         lucid_catalog::Workspace::load(&self.root)

@@ -93,13 +93,7 @@ struct Row {
 impl Release {
     pub fn run(self, ctx: &Ctx) -> Result<()> {
         let started = Instant::now();
-        let root = match &self.root {
-            Some(r) => r
-                .canonicalize()
-                .with_context(|| format!("--root {}", r.display()))?,
-            None => ctx.root.clone(),
-        };
-        let ctx = Ctx { root };
+        let ctx = ctx.at(self.root.as_deref())?;
         let ws = ctx.workspace()?;
         let host = self
             .registry
