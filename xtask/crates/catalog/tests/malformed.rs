@@ -246,11 +246,13 @@ fn moving_tag_template_with_two_tags_is_refused() {
     );
 }
 
-/// The manifest path of a fixture service, as the errors print it.
-fn manifest_of(service: &str) -> String {
-    PathBuf::from(format!("services/{service}/Cargo.toml"))
-        .display()
-        .to_string()
+/// The error line about api-server when its metadata is `body`, checked to name its manifest.
+fn api_server_error(body: &str) -> String {
+    let e = error(WORKSPACE_META, &[("api-server", Some(body))]);
+    let line = line_of(&e, "api-server").to_string();
+    let manifest = PathBuf::from("services/api-server/Cargo.toml");
+    assert!(line.contains(&manifest.display().to_string()), "{line}");
+    line
 }
 
 #[test]
@@ -269,10 +271,9 @@ fn replicas_default_to_one_and_a_stateless_service_may_scale() {
 
 #[test]
 fn more_than_one_replica_of_a_service_with_a_volume_is_refused() {
-    let stateful = "layer = 0\nport = 8081\nreplicas = 2\nvolumes = [{ name = \"api-data\", target = \"/data/api\" }]\n";
-    let e = error(WORKSPACE_META, &[("api-server", Some(stateful))]);
-    let line = line_of(&e, "api-server");
-    assert!(line.contains(&manifest_of("api-server")), "{line}");
+    let line = api_server_error(
+        "layer = 0\nport = 8081\nreplicas = 2\nvolumes = [{ name = \"api-data\", target = \"/data/api\" }]\n",
+    );
     assert!(
         line.contains("package.metadata.lucid.replicas")
             && line.contains("api-data")
@@ -283,12 +284,7 @@ fn more_than_one_replica_of_a_service_with_a_volume_is_refused() {
 
 #[test]
 fn zero_replicas_is_refused() {
-    let e = error(
-        WORKSPACE_META,
-        &[("api-server", Some("layer = 0\nport = 8081\nreplicas = 0\n"))],
-    );
-    let line = line_of(&e, "api-server");
-    assert!(line.contains(&manifest_of("api-server")), "{line}");
+    let line = api_server_error("layer = 0\nport = 8081\nreplicas = 0\n");
     assert!(
         line.contains("package.metadata.lucid.replicas: 0: a service runs at least one instance"),
         "{line}"
@@ -297,12 +293,7 @@ fn zero_replicas_is_refused() {
 
 #[test]
 fn a_misspelt_replicas_field_is_named_not_ignored() {
-    let e = error(
-        WORKSPACE_META,
-        &[("api-server", Some("layer = 0\nport = 8081\nreplica = 2\n"))],
-    );
-    let line = line_of(&e, "api-server");
-    assert!(line.contains(&manifest_of("api-server")), "{line}");
+    let line = api_server_error("layer = 0\nport = 8081\nreplica = 2\n");
     assert!(
         line.contains("package.metadata.lucid") && line.contains("unknown field `replica`"),
         "{line}"
@@ -311,15 +302,11 @@ fn a_misspelt_replicas_field_is_named_not_ignored() {
 
 #[test]
 fn an_unparsable_volume_size_names_the_volume() {
-    let e = error(
-        WORKSPACE_META,
-        &[(
-            "api-server",
-            Some("layer = 0\nport = 8081\nvolumes = [{ name = \"api-data\", target = \"/data/api\", size = \"big\" }]\n"),
-        )],
+    let line = api_server_error(
+        "layer = 0\nport = 8081\nvolumes = [{ name = \"api-data\", target = \"/data/api\", size = \"big\" }]\n",
     );
     assert!(
-        line_of(&e, "api-server").contains("package.metadata.lucid.volumes[0].size"),
-        "{e}"
+        line.contains("package.metadata.lucid.volumes[0].size"),
+        "{line}"
     );
 }

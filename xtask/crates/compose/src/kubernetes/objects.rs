@@ -77,6 +77,8 @@ fn workload(c: &Container) -> Result<Value> {
         "metadata": metadata(&c.name, &c.name),
         "spec": {
             "replicas": c.replicas,
+            // The ClusterIP Service of the same name: per-pod DNS names, which would need a
+            // headless one, are of no use to a single instance.
             "serviceName": c.name,
             "selector": selector,
             "template": template,
