@@ -52,19 +52,6 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).to_string()
 }
 
-fn next_patch(version: &str) -> String {
-    let mut parts: Vec<u64> = version
-        .split('.')
-        .map(|p| p.parse().expect("a plain x.y.z workspace version"))
-        .collect();
-    *parts.last_mut().unwrap() += 1;
-    parts
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
 /// Service -> index digest, from a release manifest.
 fn digests(manifest_json: &str) -> BTreeMap<String, String> {
     let m: serde_json::Value = serde_json::from_str(manifest_json).unwrap();

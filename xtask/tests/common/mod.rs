@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+#[allow(unused_imports)] // each test binary uses its own part of these
 pub use lucid_image::testing::{assert_success, free_port, TestRegistry};
 
 pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
@@ -54,6 +55,20 @@ pub fn listing(dir: &Path) -> BTreeMap<String, u64> {
         }
     }
     out
+}
+
+/// `x.y.z` -> `x.y.(z+1)`.
+pub fn next_patch(version: &str) -> String {
+    let mut parts: Vec<u64> = version
+        .split('.')
+        .map(|p| p.parse().expect("a plain x.y.z workspace version"))
+        .collect();
+    *parts.last_mut().unwrap() += 1;
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// `cp -a from to`.

@@ -28,6 +28,8 @@ mod notice;
 pub mod schema;
 pub mod service;
 pub mod swarm;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use images::{read_release_manifest, Source};
 pub use lucid_catalog::topology::{Deployment, COMPOSE_DIR};

@@ -11,38 +11,20 @@
 //! The time from `up` to all-healthy is printed and written to target/lucid/e2e/compose.json;
 //! it is a measurement, not an assertion.
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 mod common;
 
 use common::*;
 use lucid_catalog::manifest::BUILD_MANIFEST;
 use lucid_catalog::{ImageManifest, ImageRef, Platform, Workspace, MONGODB};
+use lucid_compose::testing::{host_files, run, DOCKER};
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PROJECT: &str = "lucid-e2e";
-/// The Debian 20.10 client (the one on PATH may be newer than the engine).
-const DOCKER: &str = "/usr/bin/docker";
-const NONROOT: u32 = 65532;
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(420);
-
-fn run(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .output()
-        .with_context(|| format!("cannot run {cmd:?}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed ({}):\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(stdout)
-}
 
 /// Builds the images for the host platform and loads each under the reference compose uses.
 fn load_images(ws: &Workspace, platform: Platform, refs: &BTreeMap<String, String>) {
@@ -156,15 +138,6 @@ impl Drop for Stack {
     }
 }
 
-fn chown_nonroot(path: &Path) {
-    std::os::unix::fs::chown(path, Some(NONROOT), Some(NONROOT)).unwrap_or_else(|e| {
-        panic!(
-            "chown {}: {e} (the test runs as root in CI)",
-            path.display()
-        )
-    });
-}
-
 fn docker_available() -> Result<()> {
     run(Command::new(DOCKER).args(["info", "--format", "{{.ServerVersion}}"]))?;
     run(Command::new("docker-compose").arg("version"))?;
@@ -177,46 +150,11 @@ fn prepare(ws: &Workspace, g: &lucid_compose::Generated, standin: &str) -> Stack
     let dir = tempfile::tempdir().unwrap();
     write_into(g, dir.path());
     std::fs::write(dir.path().join("mongodb-standin.yaml"), standin).unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir(&data).unwrap();
-    let volumes = ws
-        .services
-        .iter()
-        .flat_map(|s| s.volumes.iter())
-        .chain(&ws.settings.mongodb.volumes);
-    for v in volumes {
-        let d = data.join(&v.name);
-        std::fs::create_dir(&d).unwrap();
-        chown_nonroot(&d);
-    }
-    let secrets = dir.path().join("secrets");
-    std::fs::create_dir(&secrets).unwrap();
-    let names = ws
-        .services
-        .iter()
-        .flat_map(|s| s.secrets.iter())
-        .chain(&ws.settings.mongodb.secrets);
-    for name in names {
-        let f = secrets.join(name);
-        // 32 random bytes as 64 hex digits: a valid value for every secret of the catalog
-        // (session-master-key must be hex, jwt-signing-key at least 32 bytes).
-        let mut bytes = [0u8; 32];
-        std::io::Read::read_exact(
-            &mut std::fs::File::open("/dev/urandom").unwrap(),
-            &mut bytes,
-        )
-        .unwrap();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::write(&f, hex + "\n").unwrap();
-        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o444)).unwrap();
-    }
+    let files = host_files(ws, dir.path()).unwrap();
     Stack {
         dir,
         files: vec!["docker-compose.yaml".into(), "mongodb-standin.yaml".into()],
-        env: vec![
-            ("LUCID_DATA_ROOT".into(), data),
-            ("LUCID_SECRETS_DIR".into(), secrets),
-        ],
+        env: files.env(),
     }
 }
 
