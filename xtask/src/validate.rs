@@ -1,7 +1,8 @@
 //! `cargo xtask validate`.
 
-use crate::Ctx;
-use anyhow::{Context, Result};
+use crate::ui::absolute;
+use anyhow::{Context as _, Result};
+use lucid_pipeline::Context;
 use std::path::PathBuf;
 
 /// Inspect the built images and the compose files, and write images/VALIDATION_REPORT.md
@@ -35,14 +36,16 @@ pub struct Validate {
 }
 
 impl Validate {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Context) -> Result<()> {
         let ws = ctx.workspace()?;
         let mut opts = lucid_validate::Options::defaults(&ctx.root);
-        opts.compose = self.compose.iter().map(|p| absolute(ctx, p)).collect();
+        opts.oci_layout = ctx.oci_layout();
+        opts.build_manifest = Some(ctx.build_manifest());
+        opts.compose = self.compose.iter().map(|p| absolute(p)).collect();
         opts.registry = self.registry;
         opts.live = self.live;
         if let Some(oci) = &self.oci {
-            opts.oci_layout = absolute(ctx, oci);
+            opts.oci_layout = absolute(oci);
         }
         if self.live {
             // MongoDB cannot be pulled here: the compose stage's stand-in runs server-tools in its place.
@@ -60,7 +63,7 @@ impl Validate {
         spinner.enable_steady_tick(std::time::Duration::from_millis(200));
         let report = lucid_validate::validate(&ws, &opts);
         spinner.finish_and_clear();
-        let out = absolute(ctx, &self.out);
+        let out = absolute(&self.out);
         let (md, json) = lucid_validate::write(&report, &out).context("writing the report")?;
         std::fs::write(
             out.join("validation-report.schema.json"),
@@ -97,16 +100,5 @@ impl Validate {
             anyhow::bail!("validation failed ({} errors)", s.errors);
         }
         Ok(())
-    }
-}
-
-fn absolute(ctx: &Ctx, p: &std::path::Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        // Paths on the command line are relative to where the user stands.
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| ctx.root.join(p))
     }
 }

@@ -38,6 +38,9 @@ use lucid_catalog::{ImageManifest, Workspace};
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// Directories holding generated files, relative to the workspace root.
+pub const OUTPUT_DIRS: [&str; 2] = [COMPOSE_DIR, kubernetes::DIR];
+
 /// The command that regenerates the files (named in their header).
 pub const COMMAND: &str = "cargo xtask compose";
 

@@ -45,6 +45,13 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// True for a registry on this machine (`localhost`, `127.*`, `[::1]`, with or without a port):
+/// spoken to over plain HTTP, as Docker does.
+pub fn is_loopback(host: &str) -> bool {
+    let name = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    name == "localhost" || name.starts_with("127.") || name == "[::1]"
+}
+
 /// What the registry wants after a 401.
 #[derive(Debug, Clone)]
 enum Auth {
@@ -90,11 +97,7 @@ impl Registry {
         } else {
             host
         };
-        let name = api_host
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(api_host);
-        let scheme = if name == "localhost" || name.starts_with("127.") || name == "[::1]" {
+        let scheme = if is_loopback(api_host) {
             "http"
         } else {
             "https"
@@ -114,6 +117,11 @@ impl Registry {
             auth: Mutex::new(Auth::None),
             retry: Retry::default(),
         }
+    }
+
+    /// The credentials this client sends, if any (never printed: see their Debug).
+    pub fn credentials(&self) -> Option<&Credentials> {
+        self.credentials.as_ref()
     }
 
     fn url(&self, path: &str) -> String {
@@ -540,7 +548,14 @@ pub fn credentials_for(host: &str) -> Result<Option<Credentials>> {
     let dir = std::env::var_os("DOCKER_CONFIG")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".docker")));
-    let Some(dir) = dir else { return Ok(None) };
+    match dir {
+        Some(dir) => credentials_in(&dir, host),
+        None => Ok(None),
+    }
+}
+
+/// Credentials for `host` from the Docker config directory `dir` (what `DOCKER_CONFIG` names).
+pub fn credentials_in(dir: &std::path::Path, host: &str) -> Result<Option<Credentials>> {
     let path = dir.join("config.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);

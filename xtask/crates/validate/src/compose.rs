@@ -4,6 +4,7 @@
 
 use crate::image::BuiltImage;
 use crate::report::{Check, ComposeFileReport, ComposeServiceReport, Finding, NetworkReport};
+use lucid_catalog::reference::short_digest;
 use lucid_catalog::{parse_bytes, ImageRef};
 use serde_norway::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -720,7 +721,7 @@ fn resolve_image<'a>(
             "built {}:{} ({})",
             b.repository,
             b.tag,
-            short(&b.index_digest)
+            short_digest(&b.index_digest)
         );
         if images.built.iter().any(|x| x.service == name) && b.service != name {
             findings.push(doc.at(
@@ -766,10 +767,6 @@ fn resolve_image<'a>(
         ));
     }
     None
-}
-
-fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(19)]
 }
 
 fn healthcheck(

@@ -2,6 +2,7 @@
 //! seed report's sections so that the two can be compared line by line.
 
 use crate::report::{Finding, ImageReport, PlatformReport, Report, Severity};
+use lucid_catalog::reference::short_digest;
 use std::fmt::Write;
 
 const LAYERS: [&str; 3] = [
@@ -20,10 +21,6 @@ fn mib(bytes: u64) -> String {
 
 fn gib(bytes: u64) -> String {
     format!("{:.2} GiB", bytes as f64 / (1u64 << 30) as f64)
-}
-
-fn short(digest: &str) -> String {
-    digest.chars().take(19).collect()
 }
 
 /// `debian-lock:<64 hex>` -> `debian-lock:<12 hex>` (the JSON keeps the whole name).
@@ -90,7 +87,7 @@ fn platform_row(out: &mut String, image: &ImageReport, p: &PlatformReport) {
     let base = format!(
         "{} `{}`",
         short_name(p.base_name.as_deref().unwrap_or("?")),
-        short(p.base_digest.as_deref().unwrap_or("?"))
+        short_digest(p.base_digest.as_deref().unwrap_or("?"))
     );
     let _ = writeln!(
         out,
@@ -98,7 +95,7 @@ fn platform_row(out: &mut String, image: &ImageReport, p: &PlatformReport) {
         image.service,
         image.reference.as_deref().unwrap_or("-"),
         p.platform,
-        short(&p.digest),
+        short_digest(&p.digest),
         mib(p.compressed_size),
         mib(p.uncompressed_size),
         base,

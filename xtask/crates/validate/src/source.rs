@@ -103,8 +103,7 @@ impl OciLayout {
             bail!("{}: no imageLayoutVersion", layout.display());
         }
         let index_path = dir.join("index.json");
-        let bytes =
-            std::fs::read(&index_path).with_context(|| index_path.display().to_string())?;
+        let bytes = std::fs::read(&index_path).with_context(|| index_path.display().to_string())?;
         let index: ManifestDoc = serde_json::from_slice(&bytes)
             .with_context(|| format!("{}: invalid index", index_path.display()))?;
         let refs = index

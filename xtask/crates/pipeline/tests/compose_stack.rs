@@ -3,49 +3,56 @@
 //! its grace period.
 //!
 //! MongoDB is replaced by a stand-in (`mongodb_standin_override`): its image cannot be pulled
-//! here. Everything else is real: the images come from `cargo xtask build-images` (OCI layout
-//! under target/lucid/oci), loaded into the engine with skopeo under the references the compose
-//! file names. Needs dockerd, docker-compose and skopeo (CI starts and installs them); set
-//! LUCID_SKIP_E2E=1 to skip it explicitly on a machine without them.
+//! here. Everything else is real: the images come from the image stage (built through the
+//! pipeline library into a temporary output directory, never the workspace's target/lucid),
+//! loaded into the engine with skopeo under the references the compose file names. Needs
+//! dockerd, docker-compose and skopeo (CI starts and installs them); set LUCID_SKIP_E2E=1 to
+//! skip it explicitly on a machine without them.
 //!
-//! The time from `up` to all-healthy is printed and written to target/lucid/e2e/compose.json;
-//! it is a measurement, not an assertion.
+//! The time from `up` to all-healthy is printed; it is a measurement, not an assertion.
 
-use anyhow::Result;
 mod common;
 
-use common::*;
-use lucid_catalog::manifest::BUILD_MANIFEST;
-use lucid_catalog::{ImageManifest, ImageRef, Platform, Workspace, MONGODB};
+use anyhow::Result;
+use common::root;
+use lucid_catalog::{ImageRef, Platform, Workspace, MONGODB};
 use lucid_compose::testing::{host_files, run, DOCKER};
+use lucid_compose::Generated;
+use lucid_pipeline::images::{Engine, ImagePlan, ImageRequest};
+use lucid_pipeline::Context;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PROJECT: &str = "lucid-e2e";
 const HEALTHY_TIMEOUT: Duration = Duration::from_secs(420);
 
-/// Builds the images for the host platform and loads each under the reference compose uses.
-fn load_images(ws: &Workspace, platform: Platform, refs: &BTreeMap<String, String>) {
-    let root = &ws.root;
+/// Builds the images for the host platform into `out` and loads each under the reference
+/// compose uses.
+fn load_images(ws: &Workspace, out: &Path, platform: Platform, refs: &BTreeMap<String, String>) {
     let started = Instant::now();
-    run(Command::new(env!("CARGO"))
-        .current_dir(root)
-        .args(["xtask", "build-images", "--engine", "oci", "--platform"])
-        .arg(platform.oci()))
-    .unwrap_or_else(|e| panic!("cargo xtask build-images: {e}"));
+    let ctx = Context::new(&ws.root)
+        .with_out(out)
+        .with_cache(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("lucid-cache"));
+    let request = ImageRequest {
+        platforms: Some(vec![platform]),
+        ..ImageRequest::all(Engine::Oci)
+    };
+    let manifest = ImagePlan::new(&ctx, ws, &request)
+        .and_then(|plan| plan.execute(&ctx, ws))
+        .unwrap_or_else(|e| panic!("the image stage: {e:#}"))
+        .manifest;
     eprintln!(
         "e2e: images built in {:.1}s",
         started.elapsed().as_secs_f64()
     );
-    let manifest = ImageManifest::read(&root.join(BUILD_MANIFEST)).unwrap();
-    let layout = root.join(manifest.oci_layout.as_deref().unwrap_or("target/lucid/oci"));
+    let layout = ctx.oci_layout();
     let started = Instant::now();
     for (service, reference) in refs {
         let entry = manifest
             .image(service)
-            .unwrap_or_else(|| panic!("{BUILD_MANIFEST} has no image for {service}"));
+            .unwrap_or_else(|| panic!("the image stage built no image for {service}"));
         let built = ImageRef::parse(&entry.reference).unwrap();
         let tag = built.tag.expect("build-images tags every image");
         run(Command::new("skopeo").args([
@@ -146,9 +153,11 @@ fn docker_available() -> Result<()> {
 }
 
 /// Prepares data directories and secrets owned by uid 65532 and writes the compose files.
-fn prepare(ws: &Workspace, g: &lucid_compose::Generated, standin: &str) -> Stack {
+fn prepare(ws: &Workspace, g: &Generated, standin: &str) -> Stack {
     let dir = tempfile::tempdir().unwrap();
-    write_into(g, dir.path());
+    for f in &g.files {
+        std::fs::write(dir.path().join(f.name()), &f.text).unwrap();
+    }
     std::fs::write(dir.path().join("mongodb-standin.yaml"), standin).unwrap();
     let files = host_files(ws, dir.path()).unwrap();
     Stack {
@@ -167,13 +176,20 @@ fn whole_stack_turns_healthy_and_stops_within_its_grace_periods() {
     if let Err(e) = docker_available() {
         panic!("the e2e test needs dockerd, docker-compose and skopeo (set LUCID_SKIP_E2E=1 to skip): {e}");
     }
-    let root = repo_root();
-    let ws = repo_workspace();
+    let ws = Workspace::load(&root()).expect("the repository's catalog is valid");
+    let out = tempfile::tempdir().unwrap();
     let platform = Platform::host().expect("host is arm64 or amd64");
     // The committed file equals this (see tests/committed.rs) unless a release pinned digests,
     // which locally loaded images cannot match; the tags are what we load.
     let g = lucid_compose::generate(&ws, None).unwrap();
-    let full = parse(text(&g, "docker-compose.yaml"));
+    let full: serde_json::Value = serde_norway::from_str(
+        &g.files
+            .iter()
+            .find(|f| f.name() == "docker-compose.yaml")
+            .expect("docker-compose.yaml is generated")
+            .text,
+    )
+    .unwrap();
     let mut refs: BTreeMap<String, String> = full["services"]
         .as_object()
         .unwrap()
@@ -182,7 +198,7 @@ fn whole_stack_turns_healthy_and_stops_within_its_grace_periods() {
         .map(|(name, s)| (name.clone(), s["image"].as_str().unwrap().to_string()))
         .collect();
     let standin_image = refs[lucid_compose::mongodb::STANDIN_SERVICE].clone();
-    load_images(&ws, platform, &refs);
+    load_images(&ws, out.path(), platform, &refs);
     refs.insert(MONGODB.into(), standin_image.clone());
 
     let standin = lucid_compose::mongodb_standin_override(&ws, &standin_image);
@@ -270,23 +286,16 @@ fn whole_stack_turns_healthy_and_stops_within_its_grace_periods() {
         stop_took.as_secs_f64()
     );
 
-    let report = serde_json::json!({
-        "project": PROJECT,
-        "platform": platform.oci(),
-        "containers": refs.len(),
-        "mongodb": "stand-in (server-tools image), not the real MongoDB",
-        "up_to_all_healthy_seconds": (all_healthy.as_secs_f64() * 10.0).round() / 10.0,
-        "stop_seconds": (stop_took.as_secs_f64() * 10.0).round() / 10.0,
-        "healthcheck": {
-            "interval": ws.settings.healthcheck.interval,
-            "start_period": ws.settings.healthcheck.start_period,
-        },
-    });
-    let out = root.join("target/lucid/e2e");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(
-        out.join("compose.json"),
-        serde_json::to_string_pretty(&report).unwrap() + "\n",
-    )
-    .unwrap();
+    println!(
+        "e2e: {}",
+        serde_json::json!({
+            "project": PROJECT,
+            "platform": platform.oci(),
+            "containers": refs.len(),
+            "mongodb": "stand-in (server-tools image), not the real MongoDB",
+            "up_to_all_healthy_seconds": (all_healthy.as_secs_f64() * 10.0).round() / 10.0,
+            "stop_seconds": (stop_took.as_secs_f64() * 10.0).round() / 10.0,
+            "healthcheck_interval": ws.settings.healthcheck.interval,
+        })
+    );
 }

@@ -3,9 +3,9 @@
 //! build drops no request, an update to a build whose health check fails rolls back by itself,
 //! and `docker stack rm` leaves nothing behind.
 //!
-//! The images are real: `cargo xtask build-images --root <copy> --push` builds them from a
-//! temporary copy of the workspace (this workspace's target/lucid is never written) into a
-//! distribution registry the test starts, and the stack file is generated from the copy's
+//! The images are real: the pipeline's image stage builds them from a temporary copy of the
+//! workspace (this workspace's target/lucid is never written) and its publish stage pushes them
+//! to a distribution registry the test starts; the stack file is generated from the copy's
 //! catalog pinned to the pushed digests, exactly as after a release. The second build is the
 //! copy at the next version; the broken one also answers `/health` with 503.
 //!
@@ -27,10 +27,11 @@
 mod common;
 
 use common::*;
-use lucid_catalog::manifest::BUILD_MANIFEST;
 use lucid_catalog::{ImageManifest, Platform, Workspace, MONGODB};
 use lucid_compose::swarm::{ARCH_VARIABLE, DATA_LABEL, MONGODB_LABEL};
 use lucid_compose::testing::{host_files, run, DOCKER};
+use lucid_pipeline::images::{Engine, ImagePlan, ImageRequest};
+use lucid_pipeline::publish;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::path::Path;
@@ -60,7 +61,8 @@ struct Images {
     broken: String,
 }
 
-/// `cargo xtask build-images` of the copy for `platform`, pushed to `registry`.
+/// The image stage on the copy for `platform` (`services`, empty: all), then the push to
+/// `registry`: what `cargo xtask build-images --push` does.
 fn build_and_push(
     copy: &WorkspaceCopy,
     docker_config: &Path,
@@ -69,41 +71,33 @@ fn build_and_push(
     services: &[&str],
 ) -> ImageManifest {
     let started = Instant::now();
-    let out = Command::new(XTASK)
-        .arg("build-images")
-        .args(services)
-        .arg("--root")
-        .arg(&copy.dir)
-        .args([
-            "--engine",
-            "oci",
-            "--platform",
-            platform.oci(),
-            "--registry",
-            registry,
-            "--push",
-        ])
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env("DOCKER_CONFIG", docker_config)
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("xtask runs");
-    assert!(
-        out.status.success(),
-        "build-images {services:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ctx, _) = copy.context(docker_config);
+    let ctx = ctx.with_cache(&Path::new(env!("CARGO_TARGET_TMPDIR")).join("lucid-cache"));
+    let ws = ctx.workspace().unwrap();
+    let request = ImageRequest {
+        services: services.iter().map(|s| s.to_string()).collect(),
+        platforms: Some(vec![platform]),
+        registry: Some(registry.to_string()),
+        push: true,
+        ..ImageRequest::all(Engine::Oci)
+    };
+    let plan = ImagePlan::new(&ctx, &ws, &request).unwrap();
+    let built = plan
+        .execute(&ctx, &ws)
+        .unwrap_or_else(|e| panic!("the image stage ({services:?}): {e:#}"));
+    publish::publish(&ctx, &plan, &built)
+        .unwrap_or_else(|e| panic!("the push ({services:?}): {e:#}"));
     eprintln!(
-        "swarm-e2e: build-images {} ({}): {:.0}s",
+        "swarm-e2e: images of {} ({}) built and pushed: {:.0}s",
         if services.is_empty() {
-            "(all)".to_string()
+            "every service".to_string()
         } else {
             services.join(" ")
         },
         platform.oci(),
         started.elapsed().as_secs_f64()
     );
-    ImageManifest::read(&copy.dir.join(BUILD_MANIFEST)).unwrap()
+    built.manifest
 }
 
 fn pinned(manifest: &ImageManifest, service: &str) -> String {
