@@ -1,4 +1,5 @@
-//! `cargo xtask compose`: regenerates the compose files under compose/ (stage 4).
+//! `cargo xtask compose`: regenerates the compose files under compose/, the Swarm stack file and
+//! the Kubernetes manifests under deploy/kubernetes/ (stage 4).
 //!
 //! Everything comes from the catalog (lucid_compose does the work); this module only reads the
 //! inputs, writes or checks, and prints the summary.
@@ -8,10 +9,11 @@ use lucid_compose::{budget, Generated};
 use lucid_pipeline::display::table;
 use lucid_pipeline::Context;
 
-/// Regenerate compose/*.yaml from the services' [package.metadata.lucid].
+/// Regenerate compose/*.yaml and deploy/kubernetes/*.yaml from the services' [package.metadata.lucid].
 ///
 /// Writes docker-compose.yaml (everything), lucid-dev.yaml (layer 0 + MongoDB) and one
-/// lucid-layer<N>-complete.yaml per higher layer (deployed together with lucid-dev.yaml).
+/// lucid-layer<N>-complete.yaml per higher layer (deployed together with lucid-dev.yaml); the
+/// Docker Swarm stack file compose/lucid-stack.yaml and the Kubernetes manifests of the whole stack.
 /// Images are pinned by digest when images/release-manifest.json exists, else the versioned tags.
 /// Refuses files that exceed the device budget or fail the Compose schema.
 #[derive(clap::Args)]
@@ -44,7 +46,7 @@ impl Compose {
         summary(&ws, &generated, &changed, self.check || self.dry_run);
         if self.check && !stale.is_empty() {
             bail!(
-                "{} compose file(s) differ from what `cargo xtask compose` generates (diff above): {}; regenerate with `cargo xtask compose` and commit",
+                "{} generated file(s) differ from what `cargo xtask compose` generates (diff above): {}; regenerate with `cargo xtask compose` and commit",
                 stale.len(),
                 changed.join(", ")
             );
@@ -86,6 +88,26 @@ fn summary(ws: &lucid_catalog::Workspace, g: &Generated, changed: &[String], rea
             ],
             &rows
         )
+    );
+    let state = |paths: &[&str]| {
+        let differ = paths
+            .iter()
+            .filter(|p| changed.iter().any(|c| c == *p))
+            .count();
+        match (differ, read_only) {
+            (0, _) => "up to date".to_string(),
+            (n, true) => format!("{n} differ"),
+            (n, false) => format!("{n} written"),
+        }
+    };
+    let manifests: Vec<&str> = g.kubernetes.iter().map(|f| f.path.as_str()).collect();
+    eprintln!(
+        "{}: {}; {}/ ({} manifests): {}",
+        g.stack.path,
+        state(&[g.stack.path.as_str()]),
+        lucid_compose::kubernetes::DIR,
+        manifests.len(),
+        state(&manifests)
     );
     eprintln!(
         "budget ({}): {} memory, {:.2} CPUs reserved; images: {}",

@@ -44,6 +44,19 @@ pub struct Publish {
     pub host_ip: Option<String>,
 }
 
+impl Publish {
+    /// Published on every address of the host (no `host_ip`, or 0.0.0.0 / ::). Cluster
+    /// deployments publish only these: Swarm and Kubernetes cannot bind one host address.
+    pub fn on_every_address(&self) -> bool {
+        match &self.host_ip {
+            None => true,
+            Some(ip) => ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_unspecified()),
+        }
+    }
+}
+
 /// A listener besides the HTTP port (tor-proxy's SOCKS port, tunnel-tools' forwarder).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExtraPort {
@@ -62,6 +75,8 @@ pub struct Volume {
     pub target: String,
     /// Variable through which the service learns the mount point.
     pub env: Option<String>,
+    /// Bytes a cluster deployment requests for it (Kubernetes PersistentVolumeClaim).
+    pub size: u64,
 }
 
 /// One Lucid service, as its crate declares it.
@@ -86,10 +101,33 @@ pub struct Service {
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub profiles: Vec<String>,
+    /// Instances in a cluster deployment (Swarm, Kubernetes); always 1 for a service with a
+    /// volume. Compose files run one container per service whatever this says.
+    pub replicas: u32,
     pub resources: Resources,
 }
 
 impl Service {
+    /// Services (or `mongodb`) this one opens connections to: its upstreams and what it
+    /// depends on (both reach it as `LUCID_URL_<NAME>`), sorted, each once. Services with
+    /// `catalog = true` also reach every service of their deployment (see [`Service::catalog`]).
+    pub fn connects_to(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self
+            .upstreams
+            .iter()
+            .chain(&self.depends_on)
+            .map(String::as_str)
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// True when the service stays a single instance in every deployment.
+    pub fn single_instance(&self) -> bool {
+        !self.volumes.is_empty()
+    }
+
     /// Path of the binary inside the image.
     pub fn binary_path(&self) -> String {
         format!("/usr/local/bin/{}", self.name)
@@ -162,10 +200,33 @@ pub struct Settings {
     pub network: Network,
     pub defaults: Resources,
     pub stop_grace_period: String,
+    /// Size of a volume that does not give its own `size`.
+    pub volume_size: u64,
     pub healthcheck: Healthcheck,
     pub device: Device,
     pub mongodb: MongoDb,
     pub base: BaseSource,
+    /// What a test or live run writes for a secret whose format is not random hex
+    /// (`placeholder_secrets`: an address, a login), by secret name.
+    pub placeholder_secrets: BTreeMap<String, String>,
+}
+
+impl Settings {
+    /// A throw-away value for the secret `name` in a test or live run: its placeholder, else 64
+    /// random hex digits (valid for every key of the stack: the session master key wants hex,
+    /// an HS256 JWT key at least 32 bytes).
+    pub fn throwaway_secret(&self, name: &str) -> Result<String> {
+        if let Some(value) = self.placeholder_secrets.get(name) {
+            return Ok(value.clone());
+        }
+        let mut bytes = [0u8; 32];
+        std::io::Read::read_exact(
+            &mut std::fs::File::open("/dev/urandom").context("/dev/urandom")?,
+            &mut bytes,
+        )
+        .context("/dev/urandom")?;
+        Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
 }
 
 /// The whole catalog: settings and services, sorted by layer then name.
@@ -229,7 +290,7 @@ impl Workspace {
                 Some(value) => {
                     if let Some(defaults) = &settings {
                         let description = package.description.clone().unwrap_or_default();
-                        if let Some(s) = raw::service(&package.name, &description, &manifest, value, &defaults.defaults, &mut errors) {
+                        if let Some(s) = raw::service(&package.name, &description, &manifest, value, defaults, &mut errors) {
                             versions.insert(package.version.to_string());
                             services.push(s);
                         }
@@ -242,6 +303,21 @@ impl Workspace {
         };
         services.sort_by(|a, b| (a.layer, &a.name).cmp(&(b.layer, &b.name)));
         check_references(&services, &settings, &mut errors);
+        for name in settings.placeholder_secrets.keys() {
+            let declared = services
+                .iter()
+                .flat_map(|s| &s.secrets)
+                .chain(&settings.mongodb.secrets)
+                .any(|s| s == name);
+            if !declared {
+                errors.push(MetadataError {
+                    manifest: root_manifest.clone(),
+                    service: "-".into(),
+                    field: format!("workspace.metadata.lucid.placeholder_secrets.{name}"),
+                    message: format!("{name:?} is not a secret of any service"),
+                });
+            }
+        }
         if services.is_empty() && errors.is_empty() {
             errors.push(MetadataError {
                 manifest: root_manifest.clone(),

@@ -31,6 +31,8 @@ struct RawVolume {
     name: String,
     target: String,
     env: Option<String>,
+    /// What a cluster deployment requests for it (a Kubernetes PersistentVolumeClaim).
+    size: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +57,7 @@ struct RawService {
     secrets: Vec<String>,
     #[serde(default)]
     profiles: Vec<String>,
+    replicas: Option<u32>,
     memory: Option<String>,
     memory_reservation: Option<String>,
     cpus: Option<f64>,
@@ -69,6 +72,7 @@ struct RawResources {
     cpus: f64,
     cpu_reservation: f64,
     stop_grace_period: Option<String>,
+    volume_size: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +139,8 @@ struct RawSettings {
     device: RawDevice,
     mongodb: RawMongo,
     base: RawBase,
+    #[serde(default)]
+    placeholder_secrets: BTreeMap<String, String>,
 }
 
 /// Deserialises `value` into `T`, reporting the path of the offending field.
@@ -191,10 +197,15 @@ impl Ctx<'_> {
         v
     }
 
-    fn volumes(&mut self, raw: Vec<RawVolume>) -> Vec<Volume> {
+    /// The volumes, each with its size or `default_size`.
+    fn volumes(&mut self, raw: Vec<RawVolume>, default_size: u64) -> Vec<Volume> {
         raw.into_iter()
             .enumerate()
             .map(|(i, v)| {
+                let size = match &v.size {
+                    Some(text) => self.bytes(&format!("volumes[{i}].size"), text),
+                    None => default_size,
+                };
                 if !v.target.starts_with('/') {
                     self.push(
                         &format!("volumes[{i}].target"),
@@ -216,9 +227,26 @@ impl Ctx<'_> {
                     name: v.name,
                     target: v.target,
                     env: v.env,
+                    size,
                 }
             })
             .collect()
+    }
+
+    /// Instances in a cluster (default 1). A service that owns a volume is single-instance:
+    /// its data lives on one disk, and two writers of one directory would corrupt it.
+    fn replicas(&mut self, replicas: Option<u32>, volumes: &[Volume]) -> u32 {
+        let Some(n) = replicas else { return 1 };
+        if n == 0 {
+            self.push("replicas", "0: a service runs at least one instance (remove the service from the catalog instead)");
+        } else if n > 1 && !volumes.is_empty() {
+            let names: Vec<&str> = volumes.iter().map(|v| v.name.as_str()).collect();
+            self.push(
+                "replicas",
+                format!("{n}: the service owns the volume(s) {names:?}, so it is single-instance (its data lives on one node's disk); only services without volumes may scale"),
+            );
+        }
+        n.max(1)
     }
 
     fn publish(&mut self, field: &str, p: Option<RawPublish>) -> Option<Publish> {
@@ -319,6 +347,8 @@ pub(super) fn settings(
         .stop_grace_period
         .unwrap_or_else(|| "10s".into());
     let stop_grace_period = ctx.duration("defaults.stop_grace_period", &grace);
+    let volume_size = raw.defaults.volume_size.unwrap_or_else(|| "1G".into());
+    let volume_size = ctx.bytes("defaults.volume_size", &volume_size);
     let healthcheck = Healthcheck {
         interval: ctx.duration("healthcheck.interval", &raw.healthcheck.interval),
         timeout: ctx.duration("healthcheck.timeout", &raw.healthcheck.timeout),
@@ -353,7 +383,7 @@ pub(super) fn settings(
             cpus: ctx.cpus("mongodb.cpus", raw.mongodb.cpus),
             cpu_reservation: ctx.cpus("mongodb.cpu_reservation", raw.mongodb.cpu_reservation),
         },
-        volumes: ctx.volumes(raw.mongodb.volumes),
+        volumes: ctx.volumes(raw.mongodb.volumes, volume_size),
         secrets: raw.mongodb.secrets,
     };
     Some(Settings {
@@ -370,10 +400,12 @@ pub(super) fn settings(
         },
         defaults,
         stop_grace_period,
+        volume_size,
         healthcheck,
         device,
         mongodb,
         base,
+        placeholder_secrets: raw.placeholder_secrets,
     })
 }
 
@@ -382,9 +414,10 @@ pub(super) fn service(
     description: &str,
     manifest: &Path,
     value: &Value,
-    defaults: &Resources,
+    settings: &Settings,
     errors: &mut Vec<MetadataError>,
 ) -> Option<Service> {
+    let defaults = &settings.defaults;
     let mut ctx = Ctx {
         manifest,
         service: name,
@@ -439,7 +472,8 @@ pub(super) fn service(
             }
         })
         .collect();
-    let volumes = ctx.volumes(raw.volumes);
+    let volumes = ctx.volumes(raw.volumes, settings.volume_size);
+    let replicas = ctx.replicas(raw.replicas, &volumes);
     let resources = Resources {
         memory: raw
             .memory
@@ -485,6 +519,7 @@ pub(super) fn service(
         env: raw.env,
         secrets: raw.secrets,
         profiles: raw.profiles,
+        replicas,
         resources,
     })
 }

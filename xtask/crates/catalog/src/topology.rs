@@ -125,3 +125,19 @@ pub fn generated_files(ws: &Workspace) -> Vec<String> {
         .map(|d| format!("{COMPOSE_DIR}/{}", d.file))
         .collect()
 }
+
+/// Who opens connections to whom when `deployed` run together, as (caller, callee): every
+/// upstream and dependency (`LUCID_URL_<NAME>`; MongoDB included), and every service with
+/// `catalog = true` to every service of the deployment, itself included (`LUCID_CATALOG`).
+pub fn connections<'w>(deployed: &[&'w Service]) -> BTreeSet<(&'w str, &'w str)> {
+    let mut out = BTreeSet::new();
+    for s in deployed {
+        for callee in s.connects_to() {
+            out.insert((s.name.as_str(), callee));
+        }
+        if s.catalog {
+            out.extend(deployed.iter().map(|o| (s.name.as_str(), o.name.as_str())));
+        }
+    }
+    out
+}

@@ -245,3 +245,68 @@ fn moving_tag_template_with_two_tags_is_refused() {
         "{e}"
     );
 }
+
+/// The error line about api-server when its metadata is `body`, checked to name its manifest.
+fn api_server_error(body: &str) -> String {
+    let e = error(WORKSPACE_META, &[("api-server", Some(body))]);
+    let line = line_of(&e, "api-server").to_string();
+    let manifest = PathBuf::from("services/api-server/Cargo.toml");
+    assert!(line.contains(&manifest.display().to_string()), "{line}");
+    line
+}
+
+#[test]
+fn replicas_default_to_one_and_a_stateless_service_may_scale() {
+    let ws = load(
+        WORKSPACE_META,
+        &[
+            ("api-server", Some(API_SERVER)),
+            ("api-gateway", Some(&format!("{API_GATEWAY}replicas = 3\n"))),
+        ],
+    )
+    .unwrap();
+    assert_eq!(ws.service("api-server").unwrap().replicas, 1);
+    assert_eq!(ws.service("api-gateway").unwrap().replicas, 3);
+}
+
+#[test]
+fn more_than_one_replica_of_a_service_with_a_volume_is_refused() {
+    let line = api_server_error(
+        "layer = 0\nport = 8081\nreplicas = 2\nvolumes = [{ name = \"api-data\", target = \"/data/api\" }]\n",
+    );
+    assert!(
+        line.contains("package.metadata.lucid.replicas")
+            && line.contains("api-data")
+            && line.contains("single-instance"),
+        "{line}"
+    );
+}
+
+#[test]
+fn zero_replicas_is_refused() {
+    let line = api_server_error("layer = 0\nport = 8081\nreplicas = 0\n");
+    assert!(
+        line.contains("package.metadata.lucid.replicas: 0: a service runs at least one instance"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_misspelt_replicas_field_is_named_not_ignored() {
+    let line = api_server_error("layer = 0\nport = 8081\nreplica = 2\n");
+    assert!(
+        line.contains("package.metadata.lucid") && line.contains("unknown field `replica`"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unparsable_volume_size_names_the_volume() {
+    let line = api_server_error(
+        "layer = 0\nport = 8081\nvolumes = [{ name = \"api-data\", target = \"/data/api\", size = \"big\" }]\n",
+    );
+    assert!(
+        line.contains("package.metadata.lucid.volumes[0].size"),
+        "{line}"
+    );
+}

@@ -4,6 +4,7 @@
 //! files asked for 17.6 GiB on an 8 GB Pi), and so are CPU reservations (what is promised to each
 //! container). CPU limits are caps, not promises: their sum may exceed the cores.
 
+use crate::container::Container;
 use anyhow::{anyhow, Result};
 use lucid_catalog::{Device, Resources};
 
@@ -57,6 +58,43 @@ pub fn check(file: &str, usage: Usage, device: &Device) -> Result<()> {
         device.name,
         mib(memory_budget),
         cpu_budget,
+        problems.join("; ")
+    ))
+}
+
+/// A cluster file (stack file, Kubernetes manifests) reserves `reservation × replicas` of every
+/// container: the scheduler refuses to place what is not free. The whole stack must still fit
+/// one device (a swarm or k3s cluster of one Pi); more nodes only add headroom. Limits are
+/// caps there, not promises, and a node runs only its share of them.
+pub fn check_cluster(file: &str, containers: &[Container], device: &Device) -> Result<()> {
+    let memory: u64 = containers
+        .iter()
+        .map(|c| c.resources.memory_reservation * u64::from(c.replicas))
+        .sum();
+    let cpus: f64 = containers
+        .iter()
+        .map(|c| c.resources.cpu_reservation * f64::from(c.replicas))
+        .sum();
+    let mut problems = Vec::new();
+    if memory > device.budget_memory() {
+        problems.push(format!(
+            "memory reservations × replicas sum to {}, over the budget of {}",
+            mib(memory),
+            mib(device.budget_memory())
+        ));
+    }
+    if round2(cpus) > round2(device.budget_cpus()) {
+        problems.push(format!(
+            "CPU reservations × replicas sum to {cpus:.2}, over the budget of {:.2}",
+            device.budget_cpus()
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(anyhow!(
+        "{file} does not fit one device {:?}, the smallest cluster: {}; lower `replicas` or `memory_reservation`/`cpu_reservation` in the services' [package.metadata.lucid]",
+        device.name,
         problems.join("; ")
     ))
 }

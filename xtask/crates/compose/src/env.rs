@@ -31,7 +31,7 @@ pub fn secret_var(secret: &str) -> String {
 }
 
 pub fn secret_path(secret: &str) -> String {
-    format!("/run/secrets/{secret}")
+    format!("{}/{secret}", crate::container::SECRETS_MOUNT)
 }
 
 pub fn url(service: &Service) -> String {
@@ -81,14 +81,7 @@ pub fn environment(
             )?;
         }
     }
-    let mut targets: Vec<&String> = service
-        .upstreams
-        .iter()
-        .chain(service.depends_on.iter())
-        .collect();
-    targets.sort();
-    targets.dedup();
-    for target in targets {
+    for target in service.connects_to() {
         // MongoDB is not a Lucid service: it has no LUCID_URL (and no HTTP).
         if let Some(t) = ws.service(target) {
             set(

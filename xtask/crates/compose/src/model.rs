@@ -18,8 +18,10 @@ pub struct ComposeDoc {
     pub secrets: BTreeMap<String, SecretDef>,
 }
 
+/// What a compose service and a Swarm service both say first: the image and its command, and
+/// the hardening every container gets (non-root user, read-only root, an init, no capabilities).
 #[derive(Debug, Clone, Serialize)]
-pub struct ServiceDef {
+pub struct ContainerDef {
     pub image: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
@@ -27,6 +29,25 @@ pub struct ServiceDef {
     pub read_only: bool,
     pub init: bool,
     pub cap_drop: Vec<String>,
+}
+
+impl ContainerDef {
+    pub fn of(c: &crate::container::Container) -> ContainerDef {
+        ContainerDef {
+            image: c.image.clone(),
+            command: c.command.clone(),
+            user: c.user.to_string(),
+            read_only: true,
+            init: true,
+            cap_drop: vec!["ALL".into()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceDef {
+    #[serde(flatten)]
+    pub container: ContainerDef,
     pub security_opt: Vec<String>,
     pub tmpfs: Vec<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

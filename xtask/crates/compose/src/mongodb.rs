@@ -5,10 +5,8 @@
 //! Credentials arrive as compose secrets (`MONGO_INITDB_ROOT_PASSWORD_FILE`); the health check
 //! runs `mongosh` in exec form and only pings, which needs no credentials.
 
+use crate::container::{self, Container, Port, User, NONROOT};
 use crate::env;
-use crate::model::ServiceDef;
-use crate::network::Addresses;
-use crate::service::{self, NONROOT};
 use anyhow::{bail, Result};
 use lucid_catalog::{Workspace, MONGODB};
 use std::collections::BTreeMap;
@@ -16,7 +14,7 @@ use std::collections::BTreeMap;
 /// The `mongodb` user of the official image. Running as it from the start (instead of letting
 /// the entrypoint drop from root with gosu) is what lets MongoDB run with `cap_drop: [ALL]`;
 /// the data directory must then be owned by 999:999.
-pub const MONGODB_UID: &str = "999:999";
+pub const MONGODB_USER: User = User { uid: 999, gid: 999 };
 
 /// Root user created on first start; the name is not a secret, the password is.
 pub const ROOT_USER: &str = "lucid";
@@ -24,7 +22,8 @@ pub const ROOT_USER: &str = "lucid";
 /// The service the stand-in image comes from (its binary is the stand-in's health check).
 pub const STANDIN_SERVICE: &str = "server-tools";
 
-pub fn definition(ws: &Workspace, addresses: &Addresses) -> Result<ServiceDef> {
+/// MongoDB as every deployment target runs it: one instance (a replica set is out of scope).
+pub fn container(ws: &Workspace) -> Result<Container> {
     let m = &ws.settings.mongodb;
     let Some(password) = m.secrets.first() else {
         bail!(
@@ -32,17 +31,8 @@ pub fn definition(ws: &Workspace, addresses: &Addresses) -> Result<ServiceDef> {
             ws.root.join("Cargo.toml").display()
         );
     };
-    let mut def = service::base(
-        ws,
-        MONGODB,
-        m.image.to_string(),
-        MONGODB_UID,
-        &m.resources,
-        addresses,
-    );
     let port = m.port.to_string();
-    def.command = Some(vec!["mongod".into(), "--port".into(), port.clone()]);
-    def.environment = BTreeMap::from([
+    let mut environment = BTreeMap::from([
         ("MONGO_INITDB_ROOT_USERNAME".into(), ROOT_USER.into()),
         (
             "MONGO_INITDB_ROOT_PASSWORD_FILE".into(),
@@ -50,34 +40,40 @@ pub fn definition(ws: &Workspace, addresses: &Addresses) -> Result<ServiceDef> {
         ),
     ]);
     for secret in &m.secrets {
-        def.environment
-            .insert(env::secret_var(secret), env::secret_path(secret));
+        environment.insert(env::secret_var(secret), env::secret_path(secret));
     }
-    def.secrets = m.secrets.clone();
-    def.expose = vec![port.clone()];
-    def.volumes = m
-        .volumes
-        .iter()
-        .map(|v| service::data_volume(ws, &v.name, &v.target))
-        .collect();
-    def.healthcheck.test = [
-        "CMD",
-        "mongosh",
-        "--quiet",
-        "--port",
-        &port,
-        "--eval",
-        "quit(db.adminCommand({ ping: 1 }).ok ? 0 : 1)",
-    ]
-    .map(String::from)
-    .to_vec();
+    let ping = "quit(db.adminCommand({ ping: 1 }).ok ? 0 : 1)";
+    let mut healthcheck = container::healthcheck(
+        ws,
+        ["mongosh", "--quiet", "--port", &port, "--eval", ping]
+            .map(String::from)
+            .to_vec(),
+    );
     // mongosh is a Node.js program: starting it alone takes seconds on a Pi, and the first
     // start of mongod initialises the data directory and the root user.
-    def.healthcheck.timeout = "10s".into();
-    def.healthcheck.start_period = "60s".into();
-    // A clean shutdown flushes the WiredTiger journal; give it more than the Lucid services.
-    def.stop_grace_period = "30s".into();
-    Ok(def)
+    healthcheck.timeout = "10s".into();
+    healthcheck.start_period = "60s".into();
+    Ok(Container {
+        name: MONGODB.into(),
+        image: m.image.to_string(),
+        command: Some(vec!["mongod".into(), "--port".into(), port]),
+        user: MONGODB_USER,
+        environment,
+        secrets: m.secrets.clone(),
+        ports: vec![Port {
+            name: MONGODB.into(),
+            port: m.port,
+            publish: None,
+        }],
+        volumes: m.volumes.clone(),
+        healthcheck,
+        http_port: None,
+        // A clean shutdown flushes the WiredTiger journal; give it more than the Lucid services.
+        stop_grace_period: "30s".into(),
+        resources: m.resources,
+        replicas: 1,
+        depends_on: vec![],
+    })
 }
 
 /// A compose override that replaces MongoDB by a stand-in built from one of our own images.

@@ -1,74 +1,86 @@
-//! One Lucid service as a compose service.
+//! One container as a compose service.
 
-use crate::env;
+use crate::container::{Container, TMP_SIZE};
 use crate::model::{
-    DependsOn, HealthcheckDef, LoggingDef, NetworkAttachment, ServiceDef, VolumeMount,
+    ContainerDef, DependsOn, HealthcheckDef, LoggingDef, NetworkAttachment, ServiceDef, VolumeMount,
 };
 use crate::network::Addresses;
-use anyhow::Result;
-use lucid_catalog::topology::Deployment;
-use lucid_catalog::{Resources, Service, Workspace};
+use lucid_catalog::Workspace;
 use std::collections::BTreeMap;
-
-/// uid:gid `nonroot` of the distroless base.
-pub const NONROOT: &str = "65532:65532";
 
 /// Where compose finds the secret files; relative paths are relative to the compose file.
 pub const SECRETS_DIR: &str = "${LUCID_SECRETS_DIR:-./secrets}";
 
-/// The hardening and housekeeping every container gets; callers fill in the rest.
-pub fn base(
-    ws: &Workspace,
-    name: &str,
-    image: String,
-    user: &str,
-    resources: &Resources,
-    addresses: &Addresses,
-) -> ServiceDef {
-    let mut networks = BTreeMap::new();
-    networks.insert(
+/// The compose service of `c`, on its fixed address of the one network.
+pub fn definition(ws: &Workspace, c: &Container, addresses: &Addresses) -> ServiceDef {
+    let networks = BTreeMap::from([(
         ws.settings.network.name.clone(),
         NetworkAttachment {
-            ipv4_address: addresses.by_service[name].to_string(),
+            ipv4_address: addresses.by_service[&c.name].to_string(),
         },
-    );
+    )]);
     ServiceDef {
-        image,
-        command: None,
-        user: user.into(),
-        read_only: true,
-        init: true,
-        cap_drop: vec!["ALL".into()],
+        container: ContainerDef::of(c),
         security_opt: vec!["no-new-privileges:true".into()],
-        // The only writable path besides the volumes; counted against the memory limit.
-        tmpfs: vec!["/tmp:size=16m,mode=1777".into()],
-        environment: BTreeMap::new(),
-        secrets: vec![],
-        expose: vec![],
-        ports: vec![],
-        volumes: vec![],
+        tmpfs: vec![format!(
+            "/tmp:size={},mode=1777",
+            bytes(TMP_SIZE).to_lowercase()
+        )],
+        environment: c.environment.clone(),
+        secrets: c.secrets.clone(),
+        expose: c.ports.iter().map(|p| p.port.to_string()).collect(),
+        ports: c
+            .published()
+            .map(|(p, container)| match &p.host_ip {
+                Some(ip) => format!("{ip}:{}:{container}/tcp", p.host_port),
+                None => format!("{}:{container}/tcp", p.host_port),
+            })
+            .collect(),
+        volumes: c
+            .volumes
+            .iter()
+            .map(|v| data_volume(ws, &v.name, &v.target))
+            .collect(),
         networks,
-        depends_on: BTreeMap::new(),
-        healthcheck: HealthcheckDef {
-            test: vec![],
-            interval: ws.settings.healthcheck.interval.clone(),
-            timeout: ws.settings.healthcheck.timeout.clone(),
-            retries: ws.settings.healthcheck.retries,
-            start_period: ws.settings.healthcheck.start_period.clone(),
-        },
+        depends_on: c
+            .depends_on
+            .iter()
+            .map(|d| {
+                let condition = "service_healthy".into();
+                (d.clone(), DependsOn { condition })
+            })
+            .collect(),
+        healthcheck: healthcheck(c),
         restart: "unless-stopped".into(),
-        stop_grace_period: ws.settings.stop_grace_period.clone(),
-        mem_limit: bytes(resources.memory),
-        mem_reservation: bytes(resources.memory_reservation),
-        cpus: round2(resources.cpus),
-        cpu_shares: cpu_shares(resources.cpu_reservation),
-        logging: LoggingDef {
-            driver: "json-file".into(),
-            options: BTreeMap::from([
-                ("max-file".into(), "3".into()),
-                ("max-size".into(), "10m".into()),
-            ]),
-        },
+        stop_grace_period: c.stop_grace_period.clone(),
+        mem_limit: bytes(c.resources.memory),
+        mem_reservation: bytes(c.resources.memory_reservation),
+        cpus: round2(c.resources.cpus),
+        cpu_shares: cpu_shares(c.resources.cpu_reservation),
+        logging: logging(),
+    }
+}
+
+/// The exec health check of `c`, as compose and `docker stack deploy` write it.
+pub fn healthcheck(c: &Container) -> HealthcheckDef {
+    let h = &c.healthcheck;
+    HealthcheckDef {
+        test: h.test(),
+        interval: h.interval.clone(),
+        timeout: h.timeout.clone(),
+        retries: h.retries,
+        start_period: h.start_period.clone(),
+    }
+}
+
+/// Bounded JSON logs: three files of 10 MiB per container, so logs cannot fill the SD card.
+pub fn logging() -> LoggingDef {
+    LoggingDef {
+        driver: "json-file".into(),
+        options: BTreeMap::from([
+            ("max-file".into(), "3".into()),
+            ("max-size".into(), "10m".into()),
+        ]),
     }
 }
 
@@ -82,58 +94,9 @@ pub fn data_volume(ws: &Workspace, name: &str, target: &str) -> VolumeMount {
     }
 }
 
-pub fn definition(
-    ws: &Workspace,
-    service: &Service,
-    image: String,
-    deployment: &Deployment,
-    addresses: &Addresses,
-) -> Result<ServiceDef> {
-    let mut def = base(
-        ws,
-        &service.name,
-        image,
-        NONROOT,
-        &service.resources,
-        addresses,
-    );
-    def.environment = env::environment(ws, service, &deployment.deployed_services(ws))?;
-    def.secrets = service.secrets.clone();
-    def.expose = std::iter::once(service.port)
-        .chain(service.extra_ports.iter().map(|p| p.port))
-        .map(|p| p.to_string())
-        .collect();
-    let published = service.publish.iter().map(|p| (p, service.port)).chain(
-        service
-            .extra_ports
-            .iter()
-            .filter_map(|e| e.publish.as_ref().map(|p| (p, e.port))),
-    );
-    def.ports = published
-        .map(|(p, container)| match &p.host_ip {
-            Some(ip) => format!("{ip}:{}:{container}/tcp", p.host_port),
-            None => format!("{}:{container}/tcp", p.host_port),
-        })
-        .collect();
-    def.volumes = service
-        .volumes
-        .iter()
-        .map(|v| data_volume(ws, &v.name, &v.target))
-        .collect();
-    def.depends_on = service
-        .depends_on
-        .iter()
-        .map(|d| {
-            (
-                d.clone(),
-                DependsOn {
-                    condition: "service_healthy".into(),
-                },
-            )
-        })
-        .collect();
-    def.healthcheck.test = vec!["CMD".into(), service.binary_path(), "healthcheck".into()];
-    Ok(def)
+/// `<SECRETS_DIR>/<name>`: the file a secret is read from.
+pub fn secret_file(name: &str) -> String {
+    format!("{SECRETS_DIR}/{name}")
 }
 
 /// `64M`, `1G`: Docker's binary units, exact.
@@ -149,7 +112,7 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
-fn round2(x: f64) -> f64 {
+pub fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 

@@ -352,6 +352,25 @@ fn pins_every_image_by_digest_when_a_release_manifest_exists() {
         );
     }
     assert!(text(&g, "lucid-dev.yaml").contains("pinned by digest"));
+    // The stack file and the Kubernetes manifests run exactly the same images.
+    let pinned = |name: &str| {
+        let i = ws.services.iter().position(|s| s.name == name).unwrap();
+        format!("docker.io/pickme/lucid:{name}-{}@{}", ws.version, digest(i))
+    };
+    let stack = parse(&g.stack.text);
+    for s in &ws.services {
+        assert_eq!(services(&stack)[&s.name]["image"], pinned(&s.name).as_str());
+    }
+    for (path, doc) in kubernetes_objects(&g) {
+        let Some(container) = doc.pointer("/spec/template/spec/containers/0") else {
+            continue;
+        };
+        let name = container["name"].as_str().unwrap();
+        if name != MONGODB {
+            assert_eq!(container["image"], pinned(name).as_str(), "{path}");
+        }
+    }
+    assert!(g.stack.text.contains("pinned by digest"));
 
     let mut incomplete = manifest.clone();
     incomplete.images.retain(|i| i.service != "tor-proxy");
@@ -370,10 +389,7 @@ fn check_reports_a_hand_edit_with_a_diff() {
     let ws = repo_workspace();
     let g = generated(&ws);
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::create_dir(tmp.path().join("compose")).unwrap();
-    for f in &g.files {
-        std::fs::write(tmp.path().join("compose").join(f.name()), &f.text).unwrap();
-    }
+    lucid_compose::write(tmp.path(), &g).unwrap();
     assert!(lucid_compose::check(tmp.path(), &g).is_empty());
 
     let path = tmp.path().join("compose/lucid-dev.yaml");
@@ -398,5 +414,27 @@ fn check_reports_a_hand_edit_with_a_diff() {
     // Writing repairs it.
     let written = lucid_compose::write(tmp.path(), &g).unwrap();
     assert_eq!(written, ["compose/lucid-dev.yaml"]);
+    assert!(lucid_compose::check(tmp.path(), &g).is_empty());
+}
+
+#[test]
+fn a_manifest_no_longer_generated_is_stale_and_write_removes_it() {
+    let ws = repo_workspace();
+    let g = generated(&ws);
+    let tmp = tempfile::tempdir().unwrap();
+    lucid_compose::write(tmp.path(), &g).unwrap();
+    let leftover = "deploy/kubernetes/removed-service.yaml";
+    std::fs::write(tmp.path().join(leftover), "kind: Deployment\n").unwrap();
+    let stale = lucid_compose::check(tmp.path(), &g);
+    assert_eq!(stale.len(), 1, "{stale:?}");
+    assert_eq!(stale[0].path, leftover);
+    assert!(
+        stale[0].diff.contains("-kind: Deployment"),
+        "{}",
+        stale[0].diff
+    );
+
+    assert_eq!(lucid_compose::write(tmp.path(), &g).unwrap(), [leftover]);
+    assert!(!tmp.path().join(leftover).exists());
     assert!(lucid_compose::check(tmp.path(), &g).is_empty());
 }

@@ -537,6 +537,7 @@ mod tests {
             env: Default::default(),
             secrets: vec![],
             profiles: vec![],
+            replicas: 1,
             resources: lucid_catalog::Resources {
                 memory: 1,
                 memory_reservation: 1,

@@ -20,7 +20,6 @@ use crate::publish::{self, PushPlan, TagMove};
 use anyhow::{bail, Context as _, Result};
 use lucid_attest::{cosign, SigningKey};
 use lucid_catalog::manifest::RELEASE_MANIFEST;
-use lucid_catalog::topology::COMPOSE_DIR;
 use lucid_catalog::{ImageManifest, ImageRef, Platform, Workspace};
 use lucid_compose::Generated;
 use lucid_image::push::PushOutcome;
@@ -471,9 +470,11 @@ fn validate(
 fn publish_outputs(ctx: &Context, stage: &Path) -> Result<Vec<String>> {
     let mut files: Vec<String> = vec![RELEASE_MANIFEST.to_string()];
     files.extend(REPORT_FILES.iter().map(|s| s.to_string()));
-    for entry in std::fs::read_dir(stage.join(COMPOSE_DIR))? {
-        let name = entry?.file_name().to_string_lossy().to_string();
-        files.push(format!("{COMPOSE_DIR}/{name}"));
+    for dir in lucid_compose::OUTPUT_DIRS {
+        for entry in std::fs::read_dir(stage.join(dir))? {
+            let name = entry?.file_name().to_string_lossy().to_string();
+            files.push(format!("{dir}/{name}"));
+        }
     }
     files.sort();
     for f in &files {
@@ -662,8 +663,7 @@ impl fmt::Display for Work {
             None => writeln!(f, "  not signed (--unsigned)")?,
         }
         writeln!(f, "[4/{STEPS}] compose files pinned to the pushed digests")?;
-        for file in &self.compose.files {
-            let path = format!("{COMPOSE_DIR}/{}", file.name());
+        for (path, _) in self.compose.outputs() {
             let state = if self.compose_changes.contains(&path) {
                 "would change"
             } else {

@@ -323,7 +323,7 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
             platform: opts.live_platform,
             mongodb_standin: opts.mongodb_standin.clone(),
             scratch: ws.root.join("target/lucid/validate-live"),
-            source: &ws.settings.source,
+            settings: &ws.settings,
         })
     });
     let mut source_findings = pre_findings;

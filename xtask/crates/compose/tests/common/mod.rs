@@ -36,11 +36,27 @@ pub fn parse(yaml: &str) -> Value {
     serde_norway::from_str(yaml).expect("generated YAML parses")
 }
 
-/// Writes the generated files into `dir`.
+/// Every document of a multi-document YAML file (a Kubernetes manifest).
+pub fn documents(yaml: &str) -> Vec<Value> {
+    serde_norway::Deserializer::from_str(yaml)
+        .map(|doc| serde::Deserialize::deserialize(doc).expect("generated YAML parses"))
+        .collect()
+}
+
+/// Every object of the generated Kubernetes manifests, with the file it is in.
+pub fn kubernetes_objects(g: &Generated) -> Vec<(String, Value)> {
+    g.kubernetes
+        .iter()
+        .flat_map(|f| documents(&f.text).into_iter().map(|d| (f.path.clone(), d)))
+        .collect()
+}
+
+/// Writes the generated compose files and the stack file into `dir`.
 pub fn write_into(g: &Generated, dir: &Path) {
     for f in &g.files {
         std::fs::write(dir.join(f.name()), &f.text).unwrap();
     }
+    std::fs::write(dir.join(lucid_compose::swarm::FILE), &g.stack.text).unwrap();
 }
 
 /// `docker-compose -f … config -q` in `dir` (Debian docker-compose 1.29.2).

@@ -60,6 +60,20 @@ pub fn listing(dir: &Path) -> BTreeMap<String, u64> {
     out
 }
 
+/// `x.y.z` -> `x.y.(z+1)`.
+pub fn next_patch(version: &str) -> String {
+    let mut parts: Vec<u64> = version
+        .split('.')
+        .map(|p| p.parse().expect("a plain x.y.z workspace version"))
+        .collect();
+    *parts.last_mut().unwrap() += 1;
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// `cp -a from to`.
 pub fn copy_dir(from: &Path, to: &Path) {
     let status = Command::new("cp")

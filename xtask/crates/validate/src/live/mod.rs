@@ -20,7 +20,6 @@ use crate::image::InspectedImage;
 use crate::report::{Check, Finding, LiveReport, Severity};
 use anyhow::{bail, Context, Result};
 use lucid_catalog::{ImageRef, Platform};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -53,8 +52,8 @@ pub struct LiveInput<'a> {
     pub mongodb_standin: Option<Standin>,
     /// Scratch directory (data, secrets, overrides); removed at the end.
     pub scratch: PathBuf,
-    /// The `org.opencontainers.image.source` label of this project's images.
-    pub source: &'a str,
+    /// The catalog's settings: the images' source label, throw-away secret values.
+    pub settings: &'a lucid_catalog::Settings,
 }
 
 /// The platform the engine runs natively.
@@ -178,7 +177,7 @@ fn prepare(input: &LiveInput, report: &mut LiveReport, args: &mut Vec<String>) -
         bail!("{f}");
     }
     let model = project.deployment(&(0..input.files.len()).collect::<Vec<_>>());
-    prepare_mounts(&model, &input.scratch)?;
+    prepare_mounts(&model, &input.scratch, input.settings)?;
     let overrides = load_images(input, &model)?;
     if !overrides.is_empty() {
         let path = input.scratch.join("loaded-tags.override.yaml");
@@ -196,7 +195,7 @@ fn prepare(input: &LiveInput, report: &mut LiveReport, args: &mut Vec<String>) -
     } else {
         report.mongodb = "not in the deployment".into();
     }
-    prune_replaced(input.source)?;
+    prune_replaced(&input.settings.source)?;
     let expected = model.services.iter().map(|s| s.name.clone()).collect();
     Ok(Prepared { env, expected })
 }
@@ -292,7 +291,7 @@ fn own_standin(image: &str) -> String {
 
 /// Creates the bind-mount sources (owned by the service's user) and the secret files that
 /// lie in the scratch directory (a secret file elsewhere is the user's: never written).
-fn prepare_mounts(model: &Model, scratch: &Path) -> Result<()> {
+fn prepare_mounts(model: &Model, scratch: &Path, settings: &lucid_catalog::Settings) -> Result<()> {
     for s in &model.services {
         let (uid, gid) = s
             .user
@@ -323,22 +322,13 @@ fn prepare_mounts(model: &Model, scratch: &Path) -> Result<()> {
         if let Some(dir) = Path::new(path).parent() {
             std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
         }
-        // A throw-away value that every secret format of the stack accepts (64 hex digits:
-        // the session master key; at least 32 bytes: an HS256 JWT key).
-        std::fs::write(path, random_hex(32)?).with_context(|| path.clone())?;
+        std::fs::write(path, settings.throwaway_secret(&secret.name)?)
+            .with_context(|| path.clone())?;
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444))
             .with_context(|| path.clone())?;
     }
     Ok(())
-}
-
-fn random_hex(bytes: usize) -> Result<String> {
-    let mut buf = vec![0u8; bytes];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .context("/dev/urandom")?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Copies the `platform` image of `tag` from the layout into the engine as `reference`.
