@@ -462,7 +462,7 @@ fn buildx(
         if push {
             // The registry now holds the image: describe it from there.
             let registry = Registry::new(&v.registry)?;
-            let (_, bytes) = registry.get_manifest(&v.repository, &tag)?;
+            let bytes = registry.get_manifest(&v.repository, &tag)?.bytes;
             let digest = layout.put_blob(&bytes)?;
             out.push(BuiltImage {
                 service: f.service.clone(),

@@ -440,33 +440,27 @@ fn clean_tree(root: &Path, allow_dirty: bool) -> Result<String, String> {
 }
 
 /// The registry answers and accepts our credentials; a real run also proves it may push, by
-/// opening (and cancelling) a blob upload.
+/// opening (and cancelling) a blob upload. The line names the endpoint, its auth scheme and TLS.
 fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<String> {
     let repo = &refs.first().context("no services")?.0.repository;
-    let scope = Registry::push_scope(repo);
-    let reply = r.send("GET", "/v2/", &[], None, &scope)?;
+    let reply = r.send("GET", "/v2/", &[], None, &[])?;
     if reply.status != 200 {
         bail!("GET /v2/: HTTP {} (not a registry?)", reply.status);
     }
-    let who = match registry::credentials_for(&r.host)? {
+    let connection = r.connect()?;
+    let who = match r.credentials() {
         Some(c) => format!("as {} (from {})", c.username, c.origin),
         None => "anonymously".into(),
     };
     if push {
-        let start = r.start_upload(repo)?;
-        if start.status != 202 {
-            bail!(
-                "may not push to {repo}: starting an upload answered HTTP {}",
-                start.status
-            );
-        }
-        if let Some(location) = start.header("location") {
-            let _ = r.send("DELETE", location, &[], None, &scope);
-        }
-        Ok(format!("registry {} reachable, may push {who}", r.host))
+        r.check_push(repo)?;
+        Ok(format!(
+            "registry {} reachable, may push {who}; {connection}",
+            r.host
+        ))
     } else {
         Ok(format!(
-            "registry {} reachable {who} (push permission is checked by a real run)",
+            "registry {} reachable {who} (push permission is checked by a real run); {connection}",
             r.host
         ))
     }

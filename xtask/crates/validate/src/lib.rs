@@ -60,8 +60,9 @@ pub mod schema;
 pub mod source;
 
 use lucid_catalog::{topology, ImageManifest, Workspace};
+use lucid_registry::Registry;
 use report::{Check, DeviceProfile, Finding, ImageReport, Report, Summary, SCHEMA_VERSION};
-use source::{ImageSource, OciLayout, Registry};
+use source::{ImageSource, OciLayout};
 use std::path::{Path, PathBuf};
 
 /// What to validate.
@@ -242,6 +243,16 @@ fn cross_check(m: &ImageManifest, r: &ImageReport) -> Vec<Finding> {
     out
 }
 
+/// No image could be read from `source`: one finding saying why, every image empty.
+fn unreadable(ws: &Workspace, source: String, why: String) -> Inspected {
+    Inspected {
+        source,
+        source_findings: vec![Finding::error(Check::ImageSource, why)],
+        images: ws.services.iter().map(ImageReport::empty).collect(),
+        built: Vec::new(),
+    }
+}
+
 /// Runs every check and returns the report (not yet written).
 pub fn validate(ws: &Workspace, opts: &Options) -> Report {
     let settings = &ws.settings;
@@ -260,18 +271,17 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         None => None,
     };
     let inspected = match &opts.registry {
-        Some(host) => inspect_images(ws, &Registry::new(host), manifest.as_ref()),
+        Some(host) => match Registry::new(host) {
+            Ok(registry) => inspect_images(ws, &registry, manifest.as_ref()),
+            Err(e) => unreadable(ws, format!("registry:{host}"), format!("{e:#}")),
+        },
         None => match OciLayout::open(&opts.oci_layout) {
             Ok(layout) => inspect_images(ws, &layout, manifest.as_ref()),
-            Err(e) => Inspected {
-                source: format!("oci:{}", display(&ws.root, &opts.oci_layout)),
-                source_findings: vec![Finding::error(
-                    Check::ImageSource,
-                    format!("{e} (run `cargo xtask build-images` first)"),
-                )],
-                images: ws.services.iter().map(ImageReport::empty).collect(),
-                built: Vec::new(),
-            },
+            Err(e) => unreadable(
+                ws,
+                format!("oci:{}", display(&ws.root, &opts.oci_layout)),
+                format!("{e} (run `cargo xtask build-images` first)"),
+            ),
         },
     };
     let device = DeviceProfile {

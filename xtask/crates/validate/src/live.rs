@@ -495,12 +495,9 @@ fn try_shell(id: &str) -> (String, bool) {
 pub fn docker_get(path: &str) -> Result<Value> {
     let mut stream = UnixStream::connect(SOCKET).context(SOCKET)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .context(SOCKET)?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n").context(SOCKET)?;
     let mut raw = Vec::new();
-    stream
-        .read_to_end(&mut raw)
-        .context(SOCKET)?;
+    stream.read_to_end(&mut raw).context(SOCKET)?;
     let split = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
