@@ -23,12 +23,38 @@ use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Engine {
-    /// buildx when `docker buildx version` works, else oci.
+    /// The oci engine: the one every test builds with (daemonless, reproducible).
     Auto,
-    /// One `docker buildx bake` over images/Dockerfile (needs Docker with buildx).
+    /// One `docker buildx bake` over images/Dockerfile (needs Docker with buildx); adds BuildKit's
+    /// cache and builders, not reproducible digests.
     Buildx,
     /// Daemonless: layers, configs, manifests and index written by the xtask.
     Oci,
+}
+
+/// The engine that will run for `requested`, and why (printed by --dry-run).
+pub fn choose_engine(requested: Engine) -> Result<(Engine, String)> {
+    match requested {
+        Engine::Auto => {
+            let buildx = if docker::buildx_available() {
+                "`docker buildx` works here too, but runs only with --engine buildx"
+            } else {
+                "no `docker buildx` here"
+            };
+            Ok((
+                Engine::Oci,
+                format!(
+                    "auto: the engine the tests prove — daemonless, reproducible digests, faster than \
+                     BuildKit (`cargo xtask bench images`); {buildx}"
+                ),
+            ))
+        }
+        Engine::Buildx if !docker::buildx_available() => bail!(
+            "--engine buildx needs `docker buildx` and `docker buildx version` failed on this machine; \
+             use --engine oci (daemonless, same images)"
+        ),
+        e => Ok((e, "asked for with --engine".into())),
+    }
 }
 
 /// Build multi-platform distroless images, one per service.
@@ -107,6 +133,15 @@ impl BuildImages {
         )
         .map(|_| ())
     }
+}
+
+/// The engine as the `--engine` flag spells it.
+pub fn engine_name(engine: Engine) -> String {
+    use clap::ValueEnum as _;
+    engine
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// Version, revision and SOURCE_DATE_EPOCH of this build, from git (plain values without git).
@@ -282,19 +317,13 @@ pub fn build_images_on(
                 })?,
         );
     }
-    let engine = match opts.engine {
-        Engine::Auto if docker::buildx_available() => Engine::Buildx,
-        Engine::Auto => Engine::Oci,
-        Engine::Buildx if !docker::buildx_available() => bail!(
-            "--engine buildx needs `docker buildx` and `docker buildx version` failed on this machine; \
-             use --engine oci (daemonless, same images)"
-        ),
-        e => e,
-    };
+    let (engine, why) = choose_engine(opts.engine)?;
     if opts.dry_run {
         println!(
-            "engine {engine:?}, version {}, SOURCE_DATE_EPOCH {}",
-            prov.version, prov.epoch
+            "engine {} ({why}), version {}, SOURCE_DATE_EPOCH {}",
+            engine_name(engine),
+            prov.version,
+            prov.epoch
         );
         for (s, (v, m)) in services.iter().zip(&refs) {
             let moving = if opts.move_tags {

@@ -6,6 +6,7 @@
 
 mod bench;
 mod build;
+mod compare;
 mod compose;
 mod images;
 mod release;
@@ -40,6 +41,8 @@ enum Command {
     Release(release::Release),
     /// Measure build times, image sizes and engine speed; writes target/lucid/bench/.
     Bench(bench::Bench),
+    /// Compare the images of two OCI layouts (a buildx build against an oci build).
+    CompareImages(compare::CompareImages),
 }
 
 /// What every command needs: the workspace root.
@@ -78,6 +81,7 @@ fn main() {
         Command::Validate(c) => c.run(&ctx),
         Command::Release(c) => c.run(&ctx),
         Command::Bench(c) => c.run(&ctx),
+        Command::CompareImages(c) => c.run(),
     });
     if let Err(e) = result {
         eprintln!("error: {e:#}");

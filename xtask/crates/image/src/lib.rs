@@ -9,6 +9,7 @@
 
 pub mod base;
 pub mod base_ref;
+pub mod compare;
 pub mod deb;
 pub mod docker;
 pub mod facts;

@@ -1,0 +1,64 @@
+//! `--engine auto` picks the oci engine, the one the tests prove, even where `docker buildx`
+//! works (as on GitHub's runners after docker/setup-buildx-action): a `docker` script that
+//! answers `buildx version` stands first on PATH. This tests our choice, not Docker.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A `docker` whose `buildx version` succeeds; it logs its arguments to `docker.log`.
+fn docker_with_buildx(dir: &Path) {
+    let script = format!(
+        "#!/bin/sh\necho \"$*\" >> {}/docker.log\nif [ \"$1\" = buildx ] && [ \"$2\" = version ]; then\n  echo 'github.com/docker/buildx v0.19.3'\n  exit 0\nfi\nexit 1\n",
+        dir.display()
+    );
+    let path = dir.join("docker");
+    std::fs::write(&path, script).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+fn build_images_dry_run(path_first: &Path, args: &[&str]) -> Output {
+    let path = format!(
+        "{}:{}",
+        path_first.display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = Command::new(XTASK)
+        .args(["build-images", "--dry-run"])
+        .args(args)
+        .env("PATH", path)
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert_success(&out);
+    out
+}
+
+#[test]
+fn auto_picks_the_oci_engine_and_says_why_even_where_buildx_works() {
+    let dir = tempfile::tempdir().unwrap();
+    docker_with_buildx(dir.path());
+
+    let out = build_images_dry_run(dir.path(), &[]);
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        plan.contains("engine oci (auto: the engine the tests prove")
+            && plan.contains("`docker buildx` works here too, but runs only with --engine buildx"),
+        "{plan}"
+    );
+    let asked = std::fs::read_to_string(dir.path().join("docker.log")).unwrap();
+    assert!(
+        asked.contains("buildx version"),
+        "the choice looked for buildx: {asked}"
+    );
+
+    let out = build_images_dry_run(dir.path(), &["--engine", "buildx"]);
+    let plan = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        plan.contains("engine buildx (asked for with --engine)"),
+        "{plan}"
+    );
+}
