@@ -3,9 +3,10 @@
 //! Everything comes from the catalog (lucid_compose does the work); this module only reads the
 //! inputs, writes or checks, and prints the summary.
 
-use crate::{ui, Ctx};
 use anyhow::{bail, Result};
 use lucid_compose::{budget, Generated};
+use lucid_pipeline::display::table;
+use lucid_pipeline::Context;
 
 /// Regenerate compose/*.yaml from the services' [package.metadata.lucid].
 ///
@@ -25,7 +26,7 @@ pub struct Compose {
 }
 
 impl Compose {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
+    pub fn run(self, ctx: &Context) -> Result<()> {
         let ws = ctx.workspace()?;
         let release = lucid_compose::read_release_manifest(&ctx.root)?;
         let generated = lucid_compose::generate(&ws, release.as_ref())?;
@@ -75,7 +76,7 @@ fn summary(ws: &lucid_catalog::Workspace, g: &Generated, changed: &[String], rea
         .collect();
     eprintln!(
         "\n{}",
-        ui::table(
+        table(
             &[
                 "file",
                 "containers",

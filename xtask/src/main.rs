@@ -1,9 +1,11 @@
-//! `cargo xtask`: the Lucid release pipeline.
+//! `cargo xtask`: the Lucid release pipeline's command line.
 //!
-//! One module per command; each command is a struct of its options with a `run` method.
-//! The stages themselves live in the crates under `xtask/crates/` (plan, image, compose,
-//! validate) and talk through plain data: the Plan, built binaries, pushed digests.
+//! A thin layer over `lucid_pipeline`: one module per command, each a struct of its options with
+//! a `run` method that builds the library's request, calls it, and prints the summary. Progress
+//! arrives as events and is drawn by [`ui`].
 
+mod args;
+mod base;
 mod bench;
 mod build;
 mod compare;
@@ -15,12 +17,17 @@ mod validate;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use lucid_pipeline::Context;
 use std::path::{Path, PathBuf};
 
 /// The Lucid release pipeline. Every fact comes from the crates' [package.metadata.lucid].
 #[derive(Parser)]
 #[command(name = "cargo xtask", bin_name = "cargo xtask", version, about, long_about = None, propagate_version = true)]
 struct Cli {
+    /// Where the pipeline writes binaries, images, caches and its records
+    /// (default: target/lucid of the workspace).
+    #[arg(long, global = true, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,7 +39,7 @@ enum Command {
     /// Build multi-platform distroless images (OCI layout under target/lucid/oci, or pushed).
     BuildImages(images::BuildImages),
     /// Show or refresh the pinned Debian packages of the distroless base (images/base.lock.toml).
-    Base(images::Base),
+    Base(base::Base),
     /// Regenerate the compose files under compose/ (or --check that they are fresh).
     Compose(compose::Compose),
     /// Inspect images and compose files and write images/VALIDATION_REPORT.md (+ JSON).
@@ -45,44 +52,27 @@ enum Command {
     CompareImages(compare::CompareImages),
 }
 
-/// What every command needs: the workspace root.
-pub struct Ctx {
-    pub root: PathBuf,
-}
-
-impl Ctx {
-    fn new() -> Result<Ctx> {
-        // xtask lives in <root>/xtask; cargo sets CARGO_MANIFEST_DIR at compile time.
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .expect("xtask has a parent")
-            .to_path_buf();
-        Ok(Ctx { root })
-    }
-
-    /// The catalog, read with cargo_metadata.
-    pub fn workspace(&self) -> Result<lucid_catalog::Workspace> {
-        lucid_catalog::Workspace::load(&self.root)
-    }
-
-    /// `target/lucid/<sub>`.
-    pub fn out_dir(&self, sub: &str) -> PathBuf {
-        self.root.join("target").join("lucid").join(sub)
-    }
-}
-
 fn main() {
     let cli = Cli::parse();
-    let result = Ctx::new().and_then(|ctx| match cli.command {
-        Command::Build(c) => c.run(&ctx).map(|_| ()),
-        Command::BuildImages(c) => c.run(&ctx).map(|_| ()),
+    // xtask lives in <root>/xtask; cargo sets CARGO_MANIFEST_DIR at compile time.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent");
+    let progress = ui::Progress::new();
+    let mut ctx = Context::new(root).with_reporter(move |e| progress.show(e));
+    if let Some(out) = &cli.out_dir {
+        ctx = ctx.with_out(&ui::absolute(out));
+    }
+    let result: Result<()> = match cli.command {
+        Command::Build(c) => c.run(&ctx),
+        Command::BuildImages(c) => c.run(&ctx),
         Command::Base(c) => c.run(&ctx),
         Command::Compose(c) => c.run(&ctx),
         Command::Validate(c) => c.run(&ctx),
         Command::Release(c) => c.run(&ctx),
         Command::Bench(c) => c.run(&ctx),
         Command::CompareImages(c) => c.run(),
-    });
+    };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -1,10 +1,57 @@
-//! Terminal output shared by the commands: progress bars and the end-of-run summary table.
+//! Terminal output: the pipeline's events drawn as indicatif bars and lines on stderr.
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use lucid_pipeline::{Event, Task};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::Duration;
 
-/// A bar of `len` steps labelled `prefix`; hidden automatically when stderr is not a terminal.
-pub fn bar(len: u64, prefix: &str) -> ProgressBar {
+/// One bar per running task; bars are hidden automatically when stderr is not a terminal.
+pub struct Progress {
+    multi: MultiProgress,
+    bars: Mutex<HashMap<Task, ProgressBar>>,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress {
+            multi: MultiProgress::new(),
+            bars: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn show(&self, event: Event) {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        match event {
+            Event::Step { number, of, title } => {
+                self.multi.suspend(|| eprintln!("[{number}/{of}] {title}"))
+            }
+            Event::Note(line) => self.multi.suspend(|| eprintln!("{line}")),
+            Event::Begin { task, total } => {
+                let bar = self.multi.add(bar(total, &task.label()));
+                bars.insert(task, bar);
+            }
+            Event::Advance { task, by, message } => {
+                if let Some(bar) = bars.get(&task) {
+                    bar.inc(by);
+                    if let Some(m) = message {
+                        bar.set_message(m);
+                    }
+                }
+            }
+            Event::End { task } => {
+                if let Some(bar) = bars.remove(&task) {
+                    bar.finish_and_clear();
+                    self.multi.remove(&bar);
+                }
+            }
+        }
+    }
+}
+
+/// A bar of `len` steps labelled `prefix`.
+fn bar(len: u64, prefix: &str) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
         ProgressStyle::with_template("{prefix:>14.bold} [{bar:30}] {pos}/{len} {msg} ({elapsed})")
@@ -16,48 +63,13 @@ pub fn bar(len: u64, prefix: &str) -> ProgressBar {
     pb
 }
 
-/// Prints a plain-text table: a header row, a rule, the rows; columns padded to fit.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if i < widths.len() {
-                widths[i] = widths[i].max(cell.chars().count());
-            }
-        }
-    }
-    let line = |cells: Vec<String>| -> String {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{:<w$}", c, w = widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = line(headers.iter().map(|h| h.to_string()).collect());
-    out.push('\n');
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect()));
-    for row in rows {
-        out.push('\n');
-        out.push_str(&line(row.clone()));
-    }
-    out
-}
-
-/// `1234567` -> `1.2 MiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
+/// Paths on the command line are relative to where the user stands.
+pub fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
     } else {
-        format!("{v:.1} {}", UNITS[unit])
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
     }
 }

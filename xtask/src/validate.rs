@@ -1,7 +1,9 @@
 //! `cargo xtask validate`.
 
-use crate::Ctx;
-use anyhow::{Context, Result};
+use crate::ui::absolute;
+use anyhow::{Context as _, Result};
+use lucid_pipeline::validate::{validate, ValidateRequest};
+use lucid_pipeline::Context;
 use std::path::PathBuf;
 
 /// Inspect the built images and the compose files, and write images/VALIDATION_REPORT.md
@@ -22,10 +24,20 @@ pub struct Validate {
     /// Read the images from this registry's HTTP API (e.g. 127.0.0.1:5000) instead of the OCI layout.
     #[arg(long, value_name = "HOST")]
     registry: Option<String>,
-    /// Also start the stack with docker-compose, time every service to healthy, prove there is
-    /// no shell, count processes, then remove it.
+    /// Also start the stack with docker-compose: time every service to ready (its /ready polled
+    /// from the host) and to healthy, read each container's memory, prove there is no shell,
+    /// count processes, then remove it.
     #[arg(long)]
     live: bool,
+    /// Whose images --live runs: linux/arm64 (the Pi's; under qemu on an x86-64 host) or linux/amd64.
+    #[arg(long, value_name = "PLATFORM", default_value = "linux/arm64", value_parser = lucid_catalog::Platform::parse)]
+    platform: lucid_catalog::Platform,
+    /// Variables for interpolating the compose files (default: .env beside the first file).
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// Compose profiles to activate; services of other profiles are not deployed. Repeatable.
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
     /// Directory for VALIDATION_REPORT.md and validation-report.json.
     #[arg(long, value_name = "PATH", default_value = "images")]
     out: PathBuf,
@@ -35,39 +47,25 @@ pub struct Validate {
 }
 
 impl Validate {
-    pub fn run(self, ctx: &Ctx) -> Result<()> {
-        let ws = ctx.workspace()?;
-        let mut opts = lucid_validate::Options::defaults(&ctx.root);
-        opts.compose = self.compose.iter().map(|p| absolute(ctx, p)).collect();
-        opts.registry = self.registry;
-        opts.live = self.live;
-        if let Some(oci) = &self.oci {
-            opts.oci_layout = absolute(ctx, oci);
-        }
-        if self.live {
-            // MongoDB cannot be pulled here: the compose stage's stand-in runs server-tools in its place.
-            let (standin, _) = ws.image_refs("server-tools", &ws.version, &ws.settings.registry)?;
-            opts.mongodb_standin = Some(lucid_validate::live::Standin {
-                image: standin.to_string(),
-                compose_override: lucid_compose::mongodb_standin_override(
-                    &ws,
-                    &standin.to_string(),
-                ),
-            });
-        }
+    pub fn run(self, ctx: &Context) -> Result<()> {
         let spinner = indicatif::ProgressBar::new_spinner();
         spinner.set_message("validating images and compose files");
         spinner.enable_steady_tick(std::time::Duration::from_millis(200));
-        let report = lucid_validate::validate(&ws, &opts);
+        let report = validate(
+            ctx,
+            &ValidateRequest {
+                compose: self.compose.iter().map(|p| absolute(p)).collect(),
+                registry: self.registry,
+                live: self.live.then_some(self.platform),
+                env_file: self.env_file.as_deref().map(absolute),
+                profiles: self.profiles,
+                oci: self.oci.as_deref().map(absolute),
+            },
+        );
         spinner.finish_and_clear();
-        let out = absolute(ctx, &self.out);
-        let (md, json) = lucid_validate::write(&report, &out).context("writing the report")?;
-        std::fs::write(
-            out.join("validation-report.schema.json"),
-            lucid_validate::schema::schema_text(),
-        )
-        .context("writing the schema")?;
-
+        let report = report?;
+        let (md, json) =
+            lucid_validate::write(&report, &absolute(&self.out)).context("writing the report")?;
         let s = &report.summary;
         for f in report.findings() {
             eprintln!("{f}");
@@ -97,16 +95,5 @@ impl Validate {
             anyhow::bail!("validation failed ({} errors)", s.errors);
         }
         Ok(())
-    }
-}
-
-fn absolute(ctx: &Ctx, p: &std::path::Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        // Paths on the command line are relative to where the user stands.
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| ctx.root.join(p))
     }
 }

@@ -8,7 +8,11 @@ use std::process::{Command, Output};
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
 fn build_images(base_ref: &str) -> Output {
+    // Outputs go to a temporary directory: tests never write into the workspace's target/lucid.
+    let out = tempfile::tempdir().unwrap();
     Command::new(XTASK)
+        .arg("--out-dir")
+        .arg(out.path())
         .args([
             "build-images",
             "merkle-builder",

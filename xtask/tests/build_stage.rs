@@ -1,5 +1,7 @@
 //! `cargo xtask build` as users run it: the real cross-compilation of every service for both
-//! platforms, then each binary checked with `file` and the arm64 ones run under qemu.
+//! platforms (into a temporary `--out-dir`: tests never write into the workspace's target/lucid),
+//! then each binary checked with `file`, the arm64 ones run under qemu, and a rebuild while one
+//! binary runs.
 
 use lucid_image::testing::{assert_success, free_port};
 use std::path::{Path, PathBuf};
@@ -83,13 +85,40 @@ impl Drop for Killed {
     }
 }
 
+/// Starts a service on 127.0.0.1:`port` and waits until it listens; killed when dropped.
+fn serve(cmd: &mut Command, port: u16, what: &str) -> Killed {
+    let child = cmd
+        .env_clear()
+        .env("LUCID_HTTP_PORT", port.to_string())
+        .env("LUCID_BIND", "127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e} (is qemu-user-static installed?)"));
+    let running = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    running
+}
+
 fn qemu() -> &'static str {
     "qemu-aarch64-static"
 }
 
 #[test]
 fn builds_54_static_binaries_whose_arm64_twins_run_under_qemu() {
-    let out = xtask(&["build", "--platform", "linux/arm64,linux/amd64"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().display().to_string();
+    let out = xtask(&[
+        "build",
+        "--platform",
+        "linux/arm64,linux/amd64",
+        "--out-dir",
+        &out_dir,
+    ]);
     assert!(
         out.status.success(),
         "build failed:\n{}",
@@ -98,7 +127,7 @@ fn builds_54_static_binaries_whose_arm64_twins_run_under_qemu() {
     let names = service_names();
     assert_eq!(names.len(), 27);
 
-    let bin = root().join("target/lucid/bin");
+    let bin = tmp.path().join("bin");
     for (arch, machine) in [("arm64", "ARM aarch64"), ("amd64", "x86-64")] {
         for name in &names {
             let path = bin.join(arch).join(name);
@@ -117,24 +146,11 @@ fn builds_54_static_binaries_whose_arm64_twins_run_under_qemu() {
 
     // One arm64 service serves /health under qemu; every arm64 binary's healthcheck probes it.
     let port = free_port();
-    let server = Command::new(qemu())
-        .arg(bin.join("arm64/openapi-server"))
-        .env_clear()
-        .env("LUCID_HTTP_PORT", port.to_string())
-        .env("LUCID_BIND", "127.0.0.1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("qemu-aarch64-static is installed (apt-get install qemu-user-static)");
-    let _server = Killed(server);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "arm64 openapi-server did not listen under qemu"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = serve(
+        Command::new(qemu()).arg(bin.join("arm64/openapi-server")),
+        port,
+        "arm64 openapi-server under qemu",
+    );
     let dead = free_port();
     for name in &names {
         let path = bin.join("arm64").join(name);
@@ -184,4 +200,41 @@ fn builds_54_static_binaries_whose_arm64_twins_run_under_qemu() {
             "{name} healthcheck against a closed port"
         );
     }
+}
+
+#[test]
+fn a_binary_that_is_running_does_not_block_its_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().display().to_string();
+    let build = || {
+        xtask(&[
+            "build",
+            "openapi-server",
+            "--platform",
+            "linux/amd64",
+            "--out-dir",
+            &out_dir,
+        ])
+    };
+    assert_success(&build());
+    let binary = tmp.path().join("bin/amd64/openapi-server");
+    let port = free_port();
+    let _running = serve(&mut Command::new(&binary), port, "openapi-server");
+    // Writing into a running executable fails with "Text file busy"; the build installs by rename.
+    let busy = std::fs::OpenOptions::new().write(true).open(&binary);
+    assert_eq!(
+        busy.unwrap_err().raw_os_error(),
+        Some(26),
+        "the binary is running"
+    );
+    let again = build();
+    assert!(
+        again.status.success(),
+        "rebuild while running failed:\n{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the old process still serves"
+    );
 }

@@ -3,14 +3,14 @@
 //! created) is equivalent, with the reasons listed; other file modes, a changed config fact or
 //! a missing tag fail. The buildx-vs-oci job of ci.yml runs this command on GitHub's runners.
 
-mod common;
-
-use common::*;
 use lucid_image::layer::{self, Entry};
+use lucid_image::testing::assert_success;
 use lucid_image::Layout;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
 const INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

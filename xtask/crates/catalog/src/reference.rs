@@ -19,6 +19,11 @@ pub struct ImageRef {
 
 pub const DEFAULT_REGISTRY: &str = "docker.io";
 
+/// `sha256:0123456789ab`: a digest short enough for a table, long enough to tell images apart.
+pub fn short_digest(digest: &str) -> String {
+    digest.chars().take(19).collect()
+}
+
 impl ImageRef {
     /// Parses a reference; Docker Hub shorthand (`mongo:7`, `pickme/lucid:x`) is expanded.
     pub fn parse(text: &str) -> Result<ImageRef> {

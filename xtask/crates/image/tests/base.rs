@@ -1,5 +1,5 @@
 //! The distroless base assembled from images/base.lock.toml (downloads from deb.debian.org on
-//! first use, then target/lucid/cache/deb).
+//! first use, then the tests' cache).
 
 mod common;
 
@@ -9,7 +9,7 @@ use lucid_image::Base;
 
 fn base_tree() -> (Tree, lucid_image::layer::Layer) {
     let lock = Lock::read(&common::root().join("images/base.lock.toml")).unwrap();
-    let layer = Base::layer(&lock, &common::root().join("target/lucid/cache/deb")).unwrap();
+    let layer = Base::layer(&lock, &common::cache().join("deb")).unwrap();
     let mut tree = Tree::new();
     apply_layer(&mut tree, &layer.gzip).unwrap();
     (tree, layer)
@@ -65,7 +65,7 @@ fn base_has_no_shell_package_manager_docs_or_scripts() {
 #[test]
 fn passwd_and_group_define_root_and_nonroot() {
     let lock = Lock::read(&common::root().join("images/base.lock.toml")).unwrap();
-    let layer = Base::layer(&lock, &common::root().join("target/lucid/cache/deb")).unwrap();
+    let layer = Base::layer(&lock, &common::cache().join("deb")).unwrap();
     let mut archive = tar::Archive::new(&layer.tar[..]);
     let mut passwd = String::new();
     let mut group = String::new();

@@ -47,13 +47,13 @@ pub fn docker_config_dir() -> Option<PathBuf> {
 /// Credentials for `host` from the Docker config of this environment, if it has some.
 pub fn credentials_for(host: &str) -> Result<Option<Credentials>> {
     match docker_config_dir() {
-        Some(dir) => from_docker_config(&dir, host),
+        Some(dir) => credentials_in(&dir, host),
         None => Ok(None),
     }
 }
 
 /// Credentials for `host` from `<dir>/config.json` (none when the file does not exist).
-pub fn from_docker_config(dir: &Path, host: &str) -> Result<Option<Credentials>> {
+pub fn credentials_in(dir: &Path, host: &str) -> Result<Option<Credentials>> {
     let path = dir.join("config.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
         return Ok(None);

@@ -34,7 +34,7 @@ pub mod testing;
 pub use api::Manifest;
 pub use auth::{AuthStats, Scheme, Scope};
 pub use client::{Config, Connection, Registry, Reply, Retry};
-pub use credentials::{credentials_for, Credentials};
+pub use credentials::{credentials_for, credentials_in, Credentials};
 
 /// `sha256:<hex>` of `bytes`: the content address of a blob or manifest.
 pub fn sha256_digest(bytes: &[u8]) -> String {

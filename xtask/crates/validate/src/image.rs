@@ -88,7 +88,7 @@ pub struct LayerScan {
 
 /// Facts of the images that the compose checks use (files present, ports announced).
 #[derive(Debug, Clone, Default)]
-pub struct BuiltImage {
+pub struct InspectedImage {
     pub service: String,
     pub repository: String,
     pub tag: String,
@@ -136,7 +136,7 @@ pub struct Inspection {
     /// Findings about the image as a whole (unreadable index, platform missing…).
     pub findings: Vec<Finding>,
     /// What the compose checks need; `None` when no platform could be read.
-    pub built: Option<BuiltImage>,
+    pub built: Option<InspectedImage>,
     pub index_digest: Option<String>,
 }
 
@@ -157,7 +157,7 @@ pub struct Inspector {
     cache: HashMap<String, std::rc::Rc<LayerScan>>,
 }
 
-impl BuiltImage {
+impl InspectedImage {
     /// True when `tag` names this image.
     pub fn answers_to(&self, tag: &str) -> bool {
         self.tag == tag || self.aliases.iter().any(|a| a == tag)
@@ -199,12 +199,12 @@ impl Inspector {
             )));
         }
         let mut reports = Vec::new();
-        let mut built = BuiltImage {
+        let mut built = InspectedImage {
             service: service.into(),
             repository: repository.into(),
             tag: tag.into(),
             index_digest: index_digest.clone(),
-            ..BuiltImage::default()
+            ..InspectedImage::default()
         };
         let mut first = true;
         for platform in platforms {
@@ -227,18 +227,22 @@ impl Inspector {
                 *platform,
                 &entry.digest,
             ) {
-                Ok((report, files, ports, health)) => {
+                Ok(facts) => {
                     if first {
-                        built.files = files;
-                        built.env_ports = ports;
-                        built.has_healthcheck = health;
+                        built.files = facts.files;
+                        built.env_ports = facts.env_ports;
+                        built.has_healthcheck = facts.has_healthcheck;
                         first = false;
                     } else {
-                        built.files = built.files.intersection(&files).cloned().collect();
-                        built.env_ports = built.env_ports.intersection(&ports).copied().collect();
-                        built.has_healthcheck &= health;
+                        built.files = built.files.intersection(&facts.files).cloned().collect();
+                        built.env_ports = built
+                            .env_ports
+                            .intersection(&facts.env_ports)
+                            .copied()
+                            .collect();
+                        built.has_healthcheck &= facts.has_healthcheck;
                     }
-                    reports.push(report);
+                    reports.push(facts.report);
                 }
                 Err(e) => findings.push(err(format!("{platform}: {e}"))),
             }
@@ -270,7 +274,7 @@ impl Inspector {
         Ok(scan)
     }
 
-    #[allow(clippy::type_complexity)]
+    /// Inspects one platform's image: its manifest, config and layers.
     fn platform(
         &mut self,
         source: &dyn ImageSource,
@@ -279,7 +283,7 @@ impl Inspector {
         repository: &str,
         platform: Platform,
         digest: &str,
-    ) -> Result<(PlatformReport, BTreeSet<String>, BTreeSet<u16>, bool)> {
+    ) -> Result<PlatformFacts> {
         let bytes = source.manifest(repository, digest)?;
         let manifest: ManifestDoc =
             serde_json::from_slice(&bytes).with_context(|| format!("manifest {digest}"))?;
@@ -290,16 +294,13 @@ impl Inspector {
         let config_bytes = source.blob(repository, &config_desc.digest)?;
         let config: ImageConfig = serde_json::from_slice(&config_bytes)
             .with_context(|| format!("config {}", config_desc.digest))?;
-
-        let mut findings = Vec::new();
-        let at = |check: Check, key: &str, m: String| {
-            Finding::error(check, m)
-                .file(format!("{reference} ({platform})"))
-                .service(service)
-                .key(key)
+        let at = Locator {
+            file: format!("{reference} ({platform})"),
+            service,
         };
+        let mut findings = Vec::new();
         if config.architecture != platform.arch() || config.os != "linux" {
-            findings.push(at(
+            findings.push(at.error(
                 Check::ImageSource,
                 "config.architecture",
                 format!(
@@ -308,155 +309,26 @@ impl Inspector {
                 ),
             ));
         }
-        let mut compressed = config_bytes.len() as u64;
-        let mut uncompressed = 0u64;
-        let mut scans = Vec::new();
-        for (i, layer) in manifest.layers.iter().enumerate() {
-            let scan = self.layer(source, repository, &layer.digest, &layer.media_type)?;
-            // The blob was verified against its digest; its size is what it occupies.
-            compressed += layer.size;
-            uncompressed += scan.uncompressed_size;
-            match config.rootfs.diff_ids.get(i) {
-                Some(d) if *d == scan.diff_id => {}
-                other => findings.push(at(
-                    Check::ImageSource,
-                    &format!("rootfs.diff_ids[{i}]"),
-                    format!(
-                        "layer {} decompresses to {} but the config says {:?}",
-                        layer.digest, scan.diff_id, other
-                    ),
-                )),
-            }
-            scans.push(scan);
-        }
-        if config.rootfs.diff_ids.len() != manifest.layers.len() {
-            findings.push(at(
-                Check::ImageSource,
-                "rootfs.diff_ids",
-                format!(
-                    "{} diff_ids for {} layers",
-                    config.rootfs.diff_ids.len(),
-                    manifest.layers.len()
-                ),
-            ));
-        }
-
-        // Files in any layer (a file deleted later still ships in the image).
-        let mut shells = BTreeSet::new();
-        let mut package_managers = BTreeSet::new();
-        let mut setuid = BTreeSet::new();
-        let mut secrets = BTreeSet::new();
-        let mut file_count = 0;
-        let mut merged: BTreeMap<String, Entry> = BTreeMap::new();
-        for scan in &scans {
-            secrets.extend(scan.secrets.iter().cloned());
-            for (path, e) in &scan.entries {
-                let base = path.rsplit('/').next().unwrap_or(path);
-                if let Some(hidden) = base.strip_prefix(".wh.") {
-                    let dir = path[..path.len() - base.len()].trim_end_matches('/');
-                    if hidden == ".wh..opq" {
-                        remove_under(&mut merged, dir, false);
-                    } else {
-                        let target = join(dir, hidden);
-                        remove_under(&mut merged, &target, true);
-                    }
-                    continue;
-                }
-                if e.kind != Kind::Dir {
-                    file_count += 1;
-                    if SHELLS.contains(&base) {
-                        shells.insert(path.clone());
-                    }
-                    if PACKAGE_MANAGERS.contains(&base) {
-                        package_managers.insert(path.clone());
-                    }
-                    if SECRET_NAMES.contains(&base) || base.starts_with(".env.") {
-                        secrets.insert(path.clone());
-                    }
-                }
-                if e.kind == Kind::File && e.mode & 0o6000 != 0 {
-                    setuid.insert(format!("{path} ({:o})", e.mode & 0o7777));
-                }
-                merged.insert(path.clone(), e.clone());
-            }
-        }
-        let fs = Fs { map: &merged };
-        for (label, list, what) in [
-            (Check::Distroless, &shells, "shell"),
-            (Check::Distroless, &package_managers, "package manager"),
-            (Check::Distroless, &setuid, "setuid/setgid file"),
-            (Check::SecretFile, &secrets, "file that looks like a secret"),
-        ] {
-            for p in list {
-                findings.push(at(label, p, format!("{what} in a layer: {p}")));
-            }
-        }
-
+        let layers = self.layers(source, repository, &manifest, &config, &at, &mut findings)?;
+        let contents = Contents::of(&layers.scans);
+        contents.findings(&at, &mut findings);
+        let fs = Fs {
+            map: &contents.merged,
+        };
         // User: a number, or a name looked up in the image's own /etc/passwd.
         let user = config.config.user.clone().unwrap_or_default();
         let uid = resolve_uid(&user, &fs);
         match uid {
-            Ok(0) => findings.push(at(
+            Ok(0) => findings.push(at.error(
                 Check::User,
                 "config.User",
                 format!("runs as root (User {user:?})"),
             )),
             Ok(_) => {}
-            Err(ref e) => findings.push(at(Check::User, "config.User", format!("{e:#}"))),
+            Err(ref e) => findings.push(at.error(Check::User, "config.User", format!("{e:#}"))),
         }
-
-        // Entrypoint: present, a regular executable, an ELF for this platform's machine, static.
         let entrypoint = config.config.entrypoint.clone().unwrap_or_default();
-        let mut machine = None;
-        let mut is_static = None;
-        match entrypoint.first() {
-            None => findings.push(at(
-                Check::Entrypoint,
-                "config.Entrypoint",
-                "no entrypoint".into(),
-            )),
-            Some(path) => match fs.resolve(path) {
-                Err(e) => findings.push(at(Check::Entrypoint, path, format!("{e:#}"))),
-                Ok((real, entry)) => {
-                    if entry.kind != Kind::File || entry.mode & 0o111 == 0 {
-                        findings.push(at(
-                            Check::Entrypoint,
-                            path,
-                            format!("{real} is not an executable regular file"),
-                        ));
-                    }
-                    match entry.head.as_deref().map(elf::parse) {
-                        Some(Ok(info)) => {
-                            machine = Some(elf::machine_name(info.machine));
-                            is_static = Some(!info.has_interp);
-                            if info.machine != platform.elf_machine() {
-                                findings.push(at(
-                                    Check::Entrypoint,
-                                    path,
-                                    format!(
-                                        "{real} is an ELF for {}, the {platform} image needs {}",
-                                        elf::machine_name(info.machine),
-                                        elf::machine_name(platform.elf_machine())
-                                    ),
-                                ));
-                            }
-                            if info.has_interp {
-                                findings.push(at(
-                                    Check::Entrypoint,
-                                    path,
-                                    format!("{real} is dynamically linked (PT_INTERP)"),
-                                ));
-                            }
-                        }
-                        Some(Err(e)) => {
-                            findings.push(at(Check::Entrypoint, path, format!("{real}: {e}")))
-                        }
-                        None => {}
-                    }
-                }
-            },
-        }
-
+        let elf = check_entrypoint(&entrypoint, &fs, platform, &at, &mut findings);
         let labels = config.config.labels.clone().unwrap_or_default();
         let labels_missing: Vec<String> = REQUIRED_LABELS
             .iter()
@@ -464,28 +336,14 @@ impl Inspector {
             .map(|l| l.to_string())
             .collect();
         for l in &labels_missing {
-            findings.push(at(
-                Check::Labels,
-                "config.Labels",
-                format!("label {l} missing"),
-            ));
+            findings.push(at.error(Check::Labels, "config.Labels", format!("label {l} missing")));
         }
-        let base_name = labels
-            .get("org.opencontainers.image.base.name")
-            .or_else(|| {
-                manifest
-                    .annotations
-                    .get("org.opencontainers.image.base.name")
-            })
-            .cloned();
-        let base_digest = labels
-            .get("org.opencontainers.image.base.digest")
-            .or_else(|| {
-                manifest
-                    .annotations
-                    .get("org.opencontainers.image.base.digest")
-            })
-            .cloned();
+        let base = |key: &str| {
+            labels
+                .get(key)
+                .or_else(|| manifest.annotations.get(key))
+                .cloned()
+        };
         let env_ports: BTreeSet<u16> = config
             .config
             .env
@@ -495,40 +353,252 @@ impl Inspector {
             .filter(|(k, _)| k.ends_with("_PORT"))
             .filter_map(|(_, v)| v.parse().ok())
             .collect();
-        let files = merged
-            .iter()
-            .filter(|(_, e)| e.kind != Kind::Dir)
-            .map(|(p, _)| format!("/{p}"))
-            .collect();
         let report = PlatformReport {
             platform: platform.oci().into(),
             digest: digest.into(),
-            compressed_size: compressed,
-            uncompressed_size: uncompressed,
-            base_name,
-            base_digest,
+            compressed_size: config_bytes.len() as u64 + layers.compressed,
+            uncompressed_size: layers.uncompressed,
+            base_name: base("org.opencontainers.image.base.name"),
+            base_digest: base("org.opencontainers.image.base.digest"),
             layer_count: manifest.layers.len(),
             user,
             uid: uid.ok(),
             entrypoint,
-            entrypoint_machine: machine,
-            entrypoint_static: is_static,
-            file_count,
-            shells: shells.into_iter().collect(),
-            package_managers: package_managers.into_iter().collect(),
-            setuid_files: setuid.into_iter().collect(),
-            secret_files: secrets.into_iter().collect(),
+            entrypoint_machine: elf.map(|e| elf::machine_name(e.machine)),
+            entrypoint_static: elf.map(|e| !e.has_interp),
+            file_count: contents.file_count,
+            shells: contents.shells.into_iter().collect(),
+            package_managers: contents.package_managers.into_iter().collect(),
+            setuid_files: contents.setuid.into_iter().collect(),
+            secret_files: contents.secrets.into_iter().collect(),
             labels_missing,
             env_ports: env_ports.iter().copied().collect(),
             findings,
         };
-        Ok((
+        let files = contents
+            .merged
+            .iter()
+            .filter(|(_, e)| e.kind != Kind::Dir)
+            .map(|(p, _)| format!("/{p}"))
+            .collect();
+        Ok(PlatformFacts {
             report,
             files,
             env_ports,
-            config.config.healthcheck.is_some(),
-        ))
+            has_healthcheck: config.config.healthcheck.is_some(),
+        })
     }
+
+    /// Scans every layer; sizes, and each layer's digest against the config's `diff_ids`.
+    fn layers(
+        &mut self,
+        source: &dyn ImageSource,
+        repository: &str,
+        manifest: &ManifestDoc,
+        config: &ImageConfig,
+        at: &Locator,
+        findings: &mut Vec<Finding>,
+    ) -> Result<Layers> {
+        let mut out = Layers::default();
+        for (i, layer) in manifest.layers.iter().enumerate() {
+            let scan = self.layer(source, repository, &layer.digest, &layer.media_type)?;
+            // The blob was verified against its digest; its size is what it occupies.
+            out.compressed += layer.size;
+            out.uncompressed += scan.uncompressed_size;
+            match config.rootfs.diff_ids.get(i) {
+                Some(d) if *d == scan.diff_id => {}
+                other => findings.push(at.error(
+                    Check::ImageSource,
+                    &format!("rootfs.diff_ids[{i}]"),
+                    format!(
+                        "layer {} decompresses to {} but the config says {:?}",
+                        layer.digest, scan.diff_id, other
+                    ),
+                )),
+            }
+            out.scans.push(scan);
+        }
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            findings.push(at.error(
+                Check::ImageSource,
+                "rootfs.diff_ids",
+                format!(
+                    "{} diff_ids for {} layers",
+                    config.rootfs.diff_ids.len(),
+                    manifest.layers.len()
+                ),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+/// What one platform's image yields: its report, and what the compose checks need.
+pub struct PlatformFacts {
+    pub report: PlatformReport,
+    /// Paths (absolute) in the merged filesystem.
+    pub files: BTreeSet<String>,
+    /// Ports announced through `*_PORT` variables of the config.
+    pub env_ports: BTreeSet<u16>,
+    pub has_healthcheck: bool,
+}
+
+/// Where a finding about one platform's image points.
+struct Locator<'a> {
+    file: String,
+    service: &'a str,
+}
+
+impl Locator<'_> {
+    fn error(&self, check: Check, key: &str, message: String) -> Finding {
+        Finding::error(check, message)
+            .file(self.file.clone())
+            .service(self.service)
+            .key(key)
+    }
+}
+
+/// The layers of one image, scanned.
+#[derive(Default)]
+struct Layers {
+    scans: Vec<std::rc::Rc<LayerScan>>,
+    compressed: u64,
+    uncompressed: u64,
+}
+
+/// Files in any layer (a file deleted later still ships in the image), and the merged tree.
+struct Contents {
+    shells: BTreeSet<String>,
+    package_managers: BTreeSet<String>,
+    setuid: BTreeSet<String>,
+    secrets: BTreeSet<String>,
+    file_count: usize,
+    merged: BTreeMap<String, Entry>,
+}
+
+impl Contents {
+    fn of(scans: &[std::rc::Rc<LayerScan>]) -> Contents {
+        let mut c = Contents {
+            shells: BTreeSet::new(),
+            package_managers: BTreeSet::new(),
+            setuid: BTreeSet::new(),
+            secrets: BTreeSet::new(),
+            file_count: 0,
+            merged: BTreeMap::new(),
+        };
+        for scan in scans {
+            c.secrets.extend(scan.secrets.iter().cloned());
+            for (path, e) in &scan.entries {
+                c.add(path, e);
+            }
+        }
+        c
+    }
+
+    fn add(&mut self, path: &str, e: &Entry) {
+        let base = path.rsplit('/').next().unwrap_or(path);
+        if let Some(hidden) = base.strip_prefix(".wh.") {
+            let dir = path[..path.len() - base.len()].trim_end_matches('/');
+            if hidden == ".wh..opq" {
+                remove_under(&mut self.merged, dir, false);
+            } else {
+                remove_under(&mut self.merged, &join(dir, hidden), true);
+            }
+            return;
+        }
+        if e.kind != Kind::Dir {
+            self.file_count += 1;
+            if SHELLS.contains(&base) {
+                self.shells.insert(path.to_string());
+            }
+            if PACKAGE_MANAGERS.contains(&base) {
+                self.package_managers.insert(path.to_string());
+            }
+            if SECRET_NAMES.contains(&base) || base.starts_with(".env.") {
+                self.secrets.insert(path.to_string());
+            }
+        }
+        if e.kind == Kind::File && e.mode & 0o6000 != 0 {
+            self.setuid
+                .insert(format!("{path} ({:o})", e.mode & 0o7777));
+        }
+        self.merged.insert(path.to_string(), e.clone());
+    }
+
+    fn findings(&self, at: &Locator, findings: &mut Vec<Finding>) {
+        for (check, list, what) in [
+            (Check::Distroless, &self.shells, "shell"),
+            (Check::Distroless, &self.package_managers, "package manager"),
+            (Check::Distroless, &self.setuid, "setuid/setgid file"),
+            (
+                Check::SecretFile,
+                &self.secrets,
+                "file that looks like a secret",
+            ),
+        ] {
+            for p in list {
+                findings.push(at.error(check, p, format!("{what} in a layer: {p}")));
+            }
+        }
+    }
+}
+
+/// The entrypoint: present, a regular executable, an ELF for the platform's machine, static.
+fn check_entrypoint(
+    entrypoint: &[String],
+    fs: &Fs,
+    platform: Platform,
+    at: &Locator,
+    findings: &mut Vec<Finding>,
+) -> Option<elf::ElfInfo> {
+    let Some(path) = entrypoint.first() else {
+        findings.push(at.error(
+            Check::Entrypoint,
+            "config.Entrypoint",
+            "no entrypoint".into(),
+        ));
+        return None;
+    };
+    let (real, entry) = match fs.resolve(path) {
+        Ok(found) => found,
+        Err(e) => {
+            findings.push(at.error(Check::Entrypoint, path, format!("{e:#}")));
+            return None;
+        }
+    };
+    if entry.kind != Kind::File || entry.mode & 0o111 == 0 {
+        findings.push(at.error(
+            Check::Entrypoint,
+            path,
+            format!("{real} is not an executable regular file"),
+        ));
+    }
+    let info = match elf::parse(entry.head.as_deref()?) {
+        Ok(info) => info,
+        Err(e) => {
+            findings.push(at.error(Check::Entrypoint, path, format!("{real}: {e}")));
+            return None;
+        }
+    };
+    if info.machine != platform.elf_machine() {
+        findings.push(at.error(
+            Check::Entrypoint,
+            path,
+            format!(
+                "{real} is an ELF for {}, the {platform} image needs {}",
+                elf::machine_name(info.machine),
+                elf::machine_name(platform.elf_machine())
+            ),
+        ));
+    }
+    if info.has_interp {
+        findings.push(at.error(
+            Check::Entrypoint,
+            path,
+            format!("{real} is dynamically linked (PT_INTERP)"),
+        ));
+    }
+    Some(info)
 }
 
 /// Decompresses (gzip or plain tar) and lists one layer.

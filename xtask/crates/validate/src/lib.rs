@@ -13,25 +13,30 @@
 //!   from the layers (present, executable, an ELF whose `e_machine` is the platform's — 183
 //!   aarch64, 62 x86-64 — with no `PT_INTERP`), no shell, package manager or setuid file in any
 //!   layer, no file that looks like a secret, the required OCI labels.
-//! * Per compose file ([`compose`]), for generated and user-given files alike: the ten defect
-//!   classes of the catalog (see [`report::Check`]), each finding naming the file, the service,
-//!   the key path and, when found, the line.
-//! * Per deployment ([`deploy`]), across the files deployed together: host ports, one subnet per
-//!   network name, fixed IPs inside their subnet and unique, `depends_on` targets, memory and
-//!   CPU sums against the device profile (`[workspace.metadata.lucid.device]`).
+//! * Per compose file ([`compose`]), for generated and user-given files alike, read as Docker
+//!   Compose reads them (anchors and merge keys, interpolation, `extends`, `include`, profiles)
+//!   into one model: the ten defect classes of the catalog (see [`report::Check`]), each
+//!   finding naming the file, the service, the key path and the line the value is written on
+//!   (for an inherited value, also the `<<`/`extends` line).
+//! * Per deployment ([`deploy`]), on the files deployed together merged with Compose's
+//!   override rules: host ports, one configuration per Docker network name, external networks,
+//!   fixed IPs inside their subnet and unique, `depends_on` targets, memory and CPU sums
+//!   against the device profile (`[workspace.metadata.lucid.device]`).
 //!   The generated files form four deployments: `docker-compose.yaml` alone, and
 //!   `lucid-dev.yaml` with `lucid-layer1-complete.yaml`, with `lucid-layer2-complete.yaml`, and
 //!   with both. Files given with `--compose` form **one** deployment together.
-//! * `--live` ([`live`]): loads the images into the Docker engine, starts the stack with
-//!   docker-compose, records each service's time to healthy, proves `/bin/sh` cannot be
-//!   executed in any container, counts processes through the engine's API, and removes it all.
+//! * `--live` ([`live`]): loads one platform's images into the Docker engine (arm64 runs under
+//!   qemu), starts the stack with docker-compose, measures each service's time to ready (its
+//!   `/ready` polled from the host) beside Docker's time to healthy and its memory once the
+//!   stack settled, proves `/bin/sh` cannot be executed in any container, counts processes
+//!   through the engine's API, and removes it all.
 //!
 //! # The JSON report
 //!
 //! `images/validation-report.json` is the [`report::Report`] struct serialised with serde; the
 //! Markdown report is rendered from that struct ([`markdown::render`]) and holds the same facts.
 //! Its JSON Schema (draft 2020-12) is `images/validation-report.schema.json`, generated from
-//! [`schema::schema`] and checked by a test. In short:
+//! [`schema::schema`] (derived from the report types) and checked by a test. In short:
 //!
 //! | field | meaning |
 //! |---|---|
@@ -42,10 +47,10 @@
 //! | `images[]` | per service: `reference`, `index_digest`, `platforms[]` (measured facts per platform), `findings[]` |
 //! | `compose_files[]` | per file: `service_count` (counted), `services[]`, `networks[]`, `findings[]` |
 //! | `deployments[]` | per group of files: sums, host ports, `findings[]` |
-//! | `live` | only with `--live`: per service time to healthy, shell refusal, process count |
+//! | `live` | only with `--live`: platform, per service time to ready and to healthy, memory used, shell refusal, process count |
 //! | `summary` | counts derived from the lists above; `passed` is false when any finding is an error |
 //!
-//! A finding is `{severity, check, file?, service?, key?, line?, message}`; `check` is one of
+//! A finding is `{severity, check, file?, service?, key?, line?, via?, message}`; `check` is one of
 //! the kebab-case names of [`report::Check`].
 
 use anyhow::{Context, Result};
@@ -59,9 +64,13 @@ pub mod report;
 pub mod schema;
 pub mod source;
 
+use lucid_catalog::Platform;
 use lucid_catalog::{topology, ImageManifest, Workspace};
 use lucid_registry::Registry;
-use report::{Check, DeviceProfile, Finding, ImageReport, Report, Summary, SCHEMA_VERSION};
+use report::{
+    Check, ComposeFileReport, DeploymentReport, DeviceProfile, Finding, ImageReport, Report,
+    Summary, SCHEMA_VERSION,
+};
 use source::{ImageSource, OciLayout};
 use std::path::{Path, PathBuf};
 
@@ -72,6 +81,9 @@ pub struct Options {
     pub compose: Vec<PathBuf>,
     /// Read the images from this registry instead of the OCI layout.
     pub registry: Option<String>,
+    /// How to reach `registry` (credentials, CAs); default: this environment's Docker config
+    /// and `/etc/docker/certs.d`, as `docker pull` would.
+    pub registry_config: Option<lucid_registry::Config>,
     /// The OCI image layout (default `target/lucid/oci`).
     pub oci_layout: PathBuf,
     /// The builder's manifest to cross-check (default `target/lucid/images.json`), if present.
@@ -80,6 +92,10 @@ pub struct Options {
     pub live: bool,
     /// What replaces MongoDB in the live run (the compose stage's stand-in).
     pub mongodb_standin: Option<live::Standin>,
+    /// The platform whose images the live run starts (arm64 runs under qemu).
+    pub live_platform: Platform,
+    /// How the compose files are read (`--env-file`, `--profile`).
+    pub read: compose::ReadOptions,
 }
 
 impl Options {
@@ -87,10 +103,13 @@ impl Options {
         Options {
             compose: Vec::new(),
             registry: None,
+            registry_config: None,
             oci_layout: root.join("target/lucid/oci"),
             build_manifest: Some(root.join(lucid_catalog::manifest::BUILD_MANIFEST)),
             live: false,
             mongodb_standin: None,
+            live_platform: Platform::LinuxArm64,
+            read: compose::ReadOptions::default(),
         }
     }
 }
@@ -100,7 +119,7 @@ pub struct Inspected {
     pub source: String,
     pub source_findings: Vec<Finding>,
     pub images: Vec<ImageReport>,
-    pub built: Vec<image::BuiltImage>,
+    pub built: Vec<image::InspectedImage>,
 }
 
 /// Inspects the image of every service of the catalog.
@@ -243,6 +262,14 @@ fn cross_check(m: &ImageManifest, r: &ImageReport) -> Vec<Finding> {
     out
 }
 
+fn registry_client(host: &str, config: Option<lucid_registry::Config>) -> anyhow::Result<Registry> {
+    let config = match config {
+        Some(c) => c,
+        None => lucid_registry::Config::from_environment(host)?,
+    };
+    Registry::configured(host, config)
+}
+
 /// No image could be read from `source`: one finding saying why, every image empty.
 fn unreadable(ws: &Workspace, source: String, why: String) -> Inspected {
     Inspected {
@@ -271,12 +298,15 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         None => None,
     };
     let inspected = match &opts.registry {
-        Some(host) => match Registry::new(host) {
+        Some(host) => match registry_client(host, opts.registry_config.clone()) {
             Ok(registry) => inspect_images(ws, &registry, manifest.as_ref()),
             Err(e) => unreadable(ws, format!("registry:{host}"), format!("{e:#}")),
         },
         None => match OciLayout::open(&opts.oci_layout) {
-            Ok(layout) => inspect_images(ws, &layout, manifest.as_ref()),
+            Ok(layout) => {
+                let layout = layout.shown_as(display(&ws.root, &opts.oci_layout));
+                inspect_images(ws, &layout, manifest.as_ref())
+            }
             Err(e) => unreadable(
                 ws,
                 format!("oci:{}", display(&ws.root, &opts.oci_layout)),
@@ -296,33 +326,9 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         built: inspected.built,
         external: vec![settings.mongodb.image.clone()],
     };
-    let (files, groups): (Vec<PathBuf>, Vec<Vec<usize>>) = if opts.compose.is_empty() {
-        // The generated files, in the groups the catalog's topology deploys together.
-        let generated = topology::generated_files(ws);
-        let groups = topology::deployed_together(ws)
-            .iter()
-            .map(|g| {
-                g.iter()
-                    .map(|f| generated.iter().position(|x| x == f).expect("generated"))
-                    .collect()
-            })
-            .collect();
-        (generated.iter().map(|f| ws.root.join(f)).collect(), groups)
-    } else {
-        let n = opts.compose.len();
-        (opts.compose.clone(), vec![(0..n).collect()])
-    };
-    let docs: Vec<compose::ComposeDoc> = files
-        .iter()
-        .map(|f| compose::load(f, &display(&ws.root, f), &images))
-        .collect();
-    let deployments = groups
-        .iter()
-        .map(|g| {
-            let members: Vec<&compose::ComposeDoc> = g.iter().map(|i| &docs[*i]).collect();
-            deploy::check(&members, &device)
-        })
-        .collect();
+    let (files, groups) = compose_files(ws, opts);
+    let (compose_files, deployments) =
+        check_compose(&files, &groups, &ws.root, &opts.read, &images, &device);
     let live = opts.live.then(|| {
         // The generated stack runs from docker-compose.yaml alone; given files run together.
         let run_files = if opts.compose.is_empty() {
@@ -335,6 +341,8 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
             layout: &opts.oci_layout,
             built: &images.built,
             files: &run_files,
+            read: &opts.read,
+            platform: opts.live_platform,
             mongodb_standin: opts.mongodb_standin.clone(),
             scratch: ws.root.join("target/lucid/validate-live"),
             source: &ws.settings.source,
@@ -350,13 +358,78 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         image_source: inspected.source,
         images: inspected.images,
         image_source_findings: source_findings,
-        compose_files: docs.iter().map(compose::ComposeDoc::report).collect(),
+        compose_files,
         deployments,
         live,
         summary: Summary::default(),
     };
     report.summarise();
     report
+}
+
+/// The compose files to check and the groups of them deployed together (indexes): the
+/// generated files in the catalog's topology, or the files given, all deployed together.
+fn compose_files(ws: &Workspace, opts: &Options) -> (Vec<PathBuf>, Vec<Vec<usize>>) {
+    if !opts.compose.is_empty() {
+        let n = opts.compose.len();
+        return (opts.compose.clone(), vec![(0..n).collect()]);
+    }
+    let generated = topology::generated_files(ws);
+    let groups = topology::deployed_together(ws)
+        .iter()
+        .map(|g| {
+            g.iter()
+                .filter_map(|f| generated.iter().position(|x| x == f))
+                .collect()
+        })
+        .collect();
+    (generated.iter().map(|f| ws.root.join(f)).collect(), groups)
+}
+
+/// Reads the compose files as one project and checks every deployment on its merged model.
+/// A finding about a value lands in the report of the file that writes it (once, however
+/// many deployments share the file); findings across files land in the deployment's.
+pub fn check_compose(
+    files: &[PathBuf],
+    groups: &[Vec<usize>],
+    root: &Path,
+    read: &compose::ReadOptions,
+    images: &compose::Images,
+    device: &DeviceProfile,
+) -> (Vec<ComposeFileReport>, Vec<DeploymentReport>) {
+    let project = match compose::Project::read(files, root, read) {
+        Ok(p) => p,
+        Err(e) => {
+            let f = Finding::error(Check::ComposeFile, e);
+            let deployment = |g: &Vec<usize>| DeploymentReport {
+                files: g.iter().map(|i| display(root, &files[*i])).collect(),
+                findings: vec![f.clone()],
+                ..DeploymentReport::default()
+            };
+            return (Vec::new(), groups.iter().map(deployment).collect());
+        }
+    };
+    let mut reports: Vec<ComposeFileReport> =
+        project.docs.iter().map(|d| d.report(images)).collect();
+    let mut deployments = Vec::new();
+    for g in groups {
+        let model = project.deployment(g);
+        let names: Vec<String> = g.iter().map(|i| project.docs[*i].path.clone()).collect();
+        let declarations = project.declarations(g, &model.project);
+        let mut report = deploy::check(names, &model, &declarations, device);
+        for f in compose::service_findings(&model, images) {
+            let home = reports
+                .iter_mut()
+                .find(|r| Some(&r.path) == f.file.as_ref())
+                .map(|r| &mut r.findings);
+            let list = home.unwrap_or(&mut report.findings);
+            if !list.contains(&f) {
+                list.push(f);
+            }
+        }
+        deployments.push(report);
+    }
+    (reports, deployments)
 }
 
 /// Writes `VALIDATION_REPORT.md` and `validation-report.json` into `dir`.
@@ -369,6 +442,10 @@ pub fn write(report: &Report, dir: &Path) -> Result<(PathBuf, PathBuf)> {
     std::fs::write(&json_path, json).with_context(|| json_path.display().to_string())?;
     std::fs::write(&md_path, markdown::render(report))
         .with_context(|| md_path.display().to_string())?;
+    // The schema travels with the report it describes.
+    let schema_path = dir.join("validation-report.schema.json");
+    std::fs::write(&schema_path, schema::schema_text())
+        .with_context(|| schema_path.display().to_string())?;
     Ok((md_path, json_path))
 }
 

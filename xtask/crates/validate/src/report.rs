@@ -4,13 +4,17 @@
 //! rendered from it (see [`crate::markdown`]); the schema is `images/validation-report.schema.json`.
 //! The summary is computed from the lists, never written by hand.
 
+use crate::compose::yaml::{How, Origin};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Version of the JSON layout; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Fails the validation (exit 1).
@@ -20,7 +24,9 @@ pub enum Severity {
 }
 
 /// What was checked. The first ten are the defect classes of the catalog, in its order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Check {
     /// 1. A reference that does not parse (two tags…), or that resolves to no built image.
@@ -74,7 +80,8 @@ impl Check {
 }
 
 /// One problem, located as precisely as the validator could: file, service, key path, line.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Finding {
     pub severity: Severity,
     pub check: Check,
@@ -86,10 +93,24 @@ pub struct Finding {
     /// Key path inside the file (`services.tor-proxy.healthcheck.test`) or path inside the image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// 1-based line of the key, when it could be located.
+    /// 1-based line of the key, when it could be located (for an inherited value: where the
+    /// anchor or base service writes it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub line: Option<usize>,
+    /// For an inherited value: the `<<` merge keys and `extends` that brought it in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<Inherited>,
     pub message: String,
+}
+
+/// One step by which a value was inherited.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Inherited {
+    pub file: String,
+    pub line: usize,
+    /// `<<` or `extends`.
+    pub through: String,
 }
 
 impl Finding {
@@ -102,6 +123,7 @@ impl Finding {
             service: None,
             key: None,
             line: None,
+            via: Vec::new(),
             message: format!("{message:#}"),
         }
     }
@@ -132,6 +154,25 @@ impl Finding {
         self.line = line;
         self
     }
+
+    /// Located where a compose value was written, and how it was inherited.
+    pub fn at(mut self, origin: &Origin) -> Finding {
+        self.file = Some(origin.at.file.to_string());
+        self.line = (origin.at.line > 0).then_some(origin.at.line);
+        self.via = origin
+            .via
+            .iter()
+            .map(|v| Inherited {
+                file: v.at.file.to_string(),
+                line: v.at.line,
+                through: match v.how {
+                    How::Merge => "<<".into(),
+                    How::Extends => "extends".into(),
+                },
+            })
+            .collect();
+        self
+    }
 }
 
 impl fmt::Display for Finding {
@@ -154,12 +195,16 @@ impl fmt::Display for Finding {
         if let Some(s) = &self.service {
             write!(f, " (service {s})")?;
         }
+        for v in &self.via {
+            write!(f, " (through {} at {}:{})", v.through, v.file, v.line)?;
+        }
         write!(f, ": {}", self.message)
     }
 }
 
 /// The whole report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Report {
     pub schema_version: u32,
     /// UTC, RFC 3339 (`SOURCE_DATE_EPOCH` when set, so a release's report is reproducible).
@@ -181,7 +226,8 @@ pub struct Report {
     pub summary: Summary,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct DeviceProfile {
     pub name: String,
     pub memory_bytes: u64,
@@ -191,7 +237,8 @@ pub struct DeviceProfile {
     pub budget_cpus: f64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ImageReport {
     pub service: String,
     pub layer: u8,
@@ -218,7 +265,8 @@ impl ImageReport {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct PlatformReport {
     /// `linux/arm64`.
     pub platform: String,
@@ -252,7 +300,8 @@ pub struct PlatformReport {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ComposeFileReport {
     /// As given (relative to the workspace root when inside it).
     pub path: String,
@@ -264,7 +313,8 @@ pub struct ComposeFileReport {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct ComposeServiceReport {
     pub name: String,
     pub image: Option<String>,
@@ -279,19 +329,28 @@ pub struct ComposeServiceReport {
     pub memory_limit: Option<u64>,
     pub memory_reservation: Option<u64>,
     pub cpus: Option<f64>,
+    /// A CPU reservation, or `cpu_shares` / 1024 when only the weight is written.
     pub cpu_reservation: Option<f64>,
+    /// The CPU weight under contention (1024 = one CPU's share), as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<u64>,
     pub depends_on: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct NetworkReport {
+    /// The key under `networks`.
     pub name: String,
+    /// The Docker network it is: `name:`, else `<project>_<key>`.
+    pub docker_name: String,
     pub subnets: Vec<String>,
     pub external: bool,
 }
 
 /// Files deployed together, and what was checked across them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct DeploymentReport {
     pub files: Vec<String>,
     /// Distinct services across the files (a later file overriding a service counts once).
@@ -305,24 +364,46 @@ pub struct DeploymentReport {
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct LiveReport {
     pub compose_files: Vec<String>,
+    /// The platform whose images ran (`linux/arm64` runs under qemu on an x86-64 host).
+    pub platform: String,
+    /// True when the images ran under qemu user emulation (slower; its memory is counted too).
+    pub emulated: bool,
     /// How MongoDB was replaced (it cannot be pulled here).
     pub mongodb: String,
     /// From `docker-compose up` to every container healthy, seconds.
     pub stack_healthy_secs: Option<f64>,
+    /// Interval of the host's `/ready` polls, milliseconds.
+    pub ready_poll_ms: u64,
+    /// How long the stack ran healthy before memory was read, seconds.
+    pub settle_secs: f64,
+    /// Memory used by all containers together (cgroup, page cache not counted), bytes.
+    pub memory_used_bytes: Option<u64>,
+    /// `docker-compose stop` (SIGTERM, SIGKILL only after each service's stop_grace_period):
+    /// seconds until every container had exited; a container killed by the SIGKILL is an error.
+    pub stop_secs: Option<f64>,
     pub services: Vec<LiveService>,
     pub findings: Vec<Finding>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct LiveService {
     pub service: String,
     pub container: String,
-    /// From the container's start to its first passing health probe (Docker's own timestamps).
+    /// From the container's start to the first `200` of `GET /ready`, polled from the host.
+    pub time_to_ready_secs: Option<f64>,
+    /// From the container's start to its first passing health probe (Docker's own timestamps;
+    /// bounded below by the health check's interval).
     pub time_to_healthy_secs: Option<f64>,
     pub health: String,
+    /// Memory the container used once the stack settled (cgroup usage less inactive page cache).
+    pub memory_used_bytes: Option<u64>,
+    /// Its memory limit (`mem_limit`), when it has one.
+    pub memory_limit_bytes: Option<u64>,
     /// What `docker exec <container> /bin/sh` answered (it must fail).
     pub shell_exec: String,
     pub shell_refused: bool,
@@ -331,7 +412,8 @@ pub struct LiveService {
 }
 
 /// Counts derived from the lists above (see [`Summary::of`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
 pub struct Summary {
     pub images: usize,
     pub images_found: usize,

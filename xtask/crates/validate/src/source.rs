@@ -84,6 +84,8 @@ pub trait ImageSource {
 /// One OCI image layout (`index.json` + `blobs/sha256/`), tags from `org.opencontainers.image.ref.name`.
 pub struct OciLayout {
     pub dir: PathBuf,
+    /// How the report names it.
+    shown: String,
     refs: Vec<(String, String)>,
 }
 
@@ -112,8 +114,15 @@ impl OciLayout {
             .collect();
         Ok(OciLayout {
             dir: dir.to_path_buf(),
+            shown: dir.display().to_string(),
             refs,
         })
+    }
+
+    /// Names the layout `shown` in the report (a path relative to the workspace).
+    pub fn shown_as(mut self, shown: String) -> OciLayout {
+        self.shown = shown;
+        self
     }
 
     fn read(&self, digest: &str) -> Result<Vec<u8>> {
@@ -128,7 +137,7 @@ impl OciLayout {
 
 impl ImageSource for OciLayout {
     fn describe(&self) -> String {
-        format!("oci:{}", self.dir.display())
+        format!("oci:{}", self.shown)
     }
 
     fn tags(&self, _repository: &str) -> Result<Vec<String>> {

@@ -5,8 +5,7 @@ mod common;
 
 use common::*;
 use lucid_catalog::{ImageRef, Platform};
-use lucid_validate::compose::{self, ComposeDoc, Images};
-use lucid_validate::deploy;
+use lucid_validate::compose::{self, checks, ComposeDoc, Images, Project, ReadOptions};
 use lucid_validate::image::Inspector;
 use lucid_validate::report::{Check, DeviceProfile, Finding, Severity};
 use lucid_validate::source::OciLayout;
@@ -57,16 +56,36 @@ fn device() -> DeviceProfile {
 }
 
 fn load(name: &str) -> ComposeDoc {
-    compose::load(&fixtures().join(name), name, images())
+    let project = Project::read(
+        &[fixtures().join(name)],
+        &fixtures(),
+        &ReadOptions::default(),
+    );
+    project.unwrap().docs.remove(0)
 }
 
-/// Every error of the files deployed together: per file, then across them.
+/// Every finding of the files deployed together: per file, then across them.
+fn findings(files: &[&str]) -> Vec<Finding> {
+    let paths: Vec<_> = files.iter().map(|f| fixtures().join(f)).collect();
+    let all = vec![(0..files.len()).collect()];
+    let (reports, deployments) = lucid_validate::check_compose(
+        &paths,
+        &all,
+        &fixtures(),
+        &ReadOptions::default(),
+        images(),
+        &device(),
+    );
+    let per_file = reports.into_iter().flat_map(|r| r.findings);
+    per_file
+        .chain(deployments.into_iter().flat_map(|d| d.findings))
+        .collect()
+}
+
+/// Every error of the files deployed together.
 fn check(files: &[&str]) -> Vec<Finding> {
-    let docs: Vec<ComposeDoc> = files.iter().map(|f| load(f)).collect();
-    let mut all: Vec<Finding> = docs.iter().flat_map(|d| d.findings.clone()).collect();
-    let refs: Vec<&ComposeDoc> = docs.iter().collect();
-    all.extend(deploy::check(&refs, &device()).findings);
-    all.into_iter()
+    findings(files)
+        .into_iter()
         .filter(|f| f.severity == Severity::Error)
         .collect()
 }
@@ -97,14 +116,10 @@ fn fixtures_resembling_generated_files_pass() {
     assert_eq!(check(&["dev.yaml"]), vec![]);
     assert_eq!(check(&["dev.yaml", "layer1.yaml"]), vec![]);
     let dev = load("dev.yaml");
-    assert_eq!(dev.services.len(), 4);
-    assert!(dev.services[0]
-        .resolution
-        .starts_with("built pickme/lucid:api-gateway-0.1.0"));
-    assert_eq!(
-        dev.services[3].resolution,
-        "external, pinned by digest (catalog)"
-    );
+    assert_eq!(dev.services().len(), 4);
+    let resolution = |i: usize| checks::resolve_image(&dev.services()[i], images()).text;
+    assert!(resolution(0).starts_with("built pickme/lucid:api-gateway-0.1.0"));
+    assert_eq!(resolution(3), "external, pinned by digest (catalog)");
 }
 
 #[test]
@@ -362,7 +377,7 @@ fn compose_user_root_overrides_the_image_user() {
 
 #[test]
 fn unreadable_and_malformed_files_are_findings_not_panics() {
-    let missing = compose::load(&fixtures().join("nope.yaml"), "nope.yaml", images());
+    let missing = load("nope.yaml");
     assert_eq!(missing.findings[0].check, Check::ComposeFile);
     let bad = compose::parse("bad.yaml", "services: [\n", images());
     assert_eq!(bad.findings[0].check, Check::ComposeFile);
@@ -384,4 +399,205 @@ fn d07_cpu_reservations_written_as_cpu_shares_count_against_the_device() {
         "{}",
         cpu[0]
     );
+}
+
+#[test]
+fn merge_key_services_pass_when_their_anchor_is_sound() {
+    assert_eq!(check(&["m01-merge-key-sound.yaml"]), vec![]);
+    let doc = load("m01-merge-key-sound.yaml");
+    let s = &doc.services()[1];
+    // Inherited from the anchor, the explicit key winning.
+    assert_eq!(s.user.as_ref().unwrap().value, "65532:65532");
+    assert_eq!(s.memory_limit, Some(96 << 20));
+    assert_eq!(s.networks[0].key, "lucid_core_net");
+    assert_eq!(s.depends_on[0].service, "api-server");
+}
+
+#[test]
+fn merge_key_services_fail_on_the_inherited_defect_at_the_anchor_and_the_merge_line() {
+    let e = assert_one(
+        &check(&["m02-merge-key-defect.yaml"]),
+        Check::Healthcheck,
+        "m02-merge-key-defect.yaml",
+        Some("api-server"),
+        "services.api-server.healthcheck.test",
+    );
+    assert!(e.message.contains("CMD-SHELL"), "{e}");
+    assert_eq!(e.line, Some(8), "the line of the anchor that writes it");
+    assert_eq!(e.via.len(), 1, "{e}");
+    assert_eq!((e.via[0].line, e.via[0].through.as_str()), (12, "<<"));
+    assert!(
+        e.to_string()
+            .contains("through << at m02-merge-key-defect.yaml:12"),
+        "{e}"
+    );
+}
+
+#[test]
+fn one_network_name_declared_twice_with_two_subnets_fails_in_one_file() {
+    let all = check(&["n01-network-name-twice.yaml"]);
+    // The second declaration's subnet never exists, so its fixed IP is outside the network too.
+    assert!(
+        all.iter()
+            .any(|f| f.message.contains("172.22.0.5 is outside")),
+        "{all:#?}"
+    );
+    let f: Vec<Finding> = all
+        .into_iter()
+        .filter(|f| f.key.as_deref().is_some_and(|k| k.ends_with("ipam.config")))
+        .collect();
+    let e = assert_one(
+        &f,
+        Check::Network,
+        "n01-network-name-twice.yaml",
+        None,
+        "networks.lucid_blockchain_net.ipam.config",
+    );
+    assert!(
+        e.message.contains("Docker network lucid_core_net") && e.message.contains("172.21.0.0/24"),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(32), "the key lucid_blockchain_net");
+}
+
+#[test]
+fn one_network_name_declared_twice_with_two_subnets_fails_across_files() {
+    assert_eq!(check(&["n02-core.yaml"]), vec![]);
+    assert_eq!(check(&["n02-blockchain.yaml"]), vec![]);
+    let e = assert_one(
+        &check(&["n02-core.yaml", "n02-blockchain.yaml"]),
+        Check::Network,
+        "n02-blockchain.yaml",
+        None,
+        "networks.blockchain.ipam.config",
+    );
+    assert!(e.message.contains("n02-core.yaml:"), "{e}");
+}
+
+#[test]
+fn an_external_network_no_file_creates_is_an_assumption() {
+    let all = findings(&["n03-external.yaml"]);
+    let external: Vec<&Finding> = all.iter().filter(|f| f.check == Check::Network).collect();
+    assert_eq!(external.len(), 1, "{all:#?}");
+    assert_eq!(external[0].severity, Severity::Warning);
+    assert!(
+        external[0].message.contains("lucid_shared"),
+        "{}",
+        external[0]
+    );
+    // Created by another file of the deployment: no assumption left.
+    let created = "services: {}\nnetworks:\n  mine:\n    name: lucid_shared\n";
+    let dir = scratch("external-created");
+    std::fs::write(dir.join("net.yaml"), created).unwrap();
+    std::fs::copy(fixtures().join("n03-external.yaml"), dir.join("n03.yaml")).unwrap();
+    let project = Project::read(
+        &[dir.join("net.yaml"), dir.join("n03.yaml")],
+        &dir,
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let model = project.deployment(&[0, 1]);
+    let r = lucid_validate::deploy::check(
+        vec![],
+        &model,
+        &project.declarations(&[0, 1], &model.project),
+        &device(),
+    );
+    assert!(
+        r.findings.iter().all(|f| f.check != Check::Network),
+        "{:#?}",
+        r.findings
+    );
+}
+
+/// Bad input: one ComposeFile error naming the file and the line.
+fn bad(name: &str, line: usize, says: &str) {
+    let doc = Project::read(
+        &[fixtures().join("bad").join(name)],
+        &fixtures(),
+        &ReadOptions::default(),
+    )
+    .unwrap()
+    .docs
+    .remove(0);
+    let e = &doc.findings[0];
+    assert_eq!(e.check, Check::ComposeFile, "{e}");
+    assert_eq!(
+        e.file.as_deref(),
+        Some(format!("bad/{name}").as_str()),
+        "{e}"
+    );
+    assert_eq!(e.line, Some(line), "{e}");
+    assert!(e.message.contains(says), "{e}");
+    assert!(doc.tree.is_none());
+}
+
+#[test]
+fn an_alias_to_an_undefined_anchor_is_an_error_at_its_line() {
+    bad("alias-undefined.yaml", 4, "undefined anchor");
+}
+
+#[test]
+fn a_merge_of_a_scalar_is_an_error_at_its_line() {
+    bad("merge-scalar.yaml", 4, "needs a mapping");
+}
+
+#[test]
+fn a_recursive_extends_is_an_error_at_its_line() {
+    bad("extends-recursive.yaml", 3, "extends is recursive");
+}
+
+#[test]
+fn an_include_of_a_missing_file_is_an_error_at_its_line() {
+    bad("include-missing.yaml", 2, "not-there.yaml: no such file");
+}
+
+#[test]
+fn an_unset_required_variable_is_an_error_at_its_line() {
+    bad("required-unset.yaml", 5, "the token file is needed");
+}
+
+#[test]
+fn an_unset_variable_without_default_is_one_warning_where_it_is_first_used() {
+    let dir = scratch("unset-variable");
+    let text = "services:\n  a:\n    image: x/a:${LUCID_T_NEVER_SET}\n  b:\n    image: x/b:${LUCID_T_NEVER_SET}\n";
+    std::fs::write(dir.join("c.yaml"), text).unwrap();
+    let project = Project::read(&[dir.join("c.yaml")], &dir, &ReadOptions::default()).unwrap();
+    let warnings: Vec<&Finding> = project.docs[0]
+        .findings
+        .iter()
+        .filter(|f| f.message.contains("LUCID_T_NEVER_SET"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert_eq!(warnings[0].severity, Severity::Warning);
+    assert_eq!(warnings[0].line, Some(3));
+}
+
+#[test]
+fn depends_on_a_service_of_an_inactive_profile_says_so() {
+    let dir = scratch("inactive-profile");
+    let text = "services:\n  a:\n    image: x/a:1\n    depends_on: [debug]\n  debug:\n    image: x/d:1\n    profiles: [debug]\n";
+    std::fs::write(dir.join("c.yaml"), text).unwrap();
+    let read = |profiles: Vec<String>| {
+        let opts = ReadOptions {
+            profiles,
+            ..ReadOptions::default()
+        };
+        let project = Project::read(&[dir.join("c.yaml")], &dir, &opts).unwrap();
+        let model = project.deployment(&[0]);
+        let r = lucid_validate::deploy::check(vec![], &model, &[], &device());
+        r.findings
+            .into_iter()
+            .filter(|f| f.check == Check::DependsOn)
+            .collect::<Vec<_>>()
+    };
+    let f = read(Vec::new());
+    assert_eq!(f.len(), 1, "{f:#?}");
+    assert!(
+        f[0].message.contains("whose profiles are not active"),
+        "{}",
+        f[0]
+    );
+    assert_eq!(f[0].line, Some(4));
+    assert!(read(vec!["debug".into()]).is_empty());
 }

@@ -4,11 +4,11 @@ mod common;
 
 use common::*;
 use lucid_catalog::Platform;
-use lucid_validate::image::{BuiltImage, Inspector};
+use lucid_validate::image::{InspectedImage, Inspector};
 use lucid_validate::report::{Check, Finding, PlatformReport, Severity};
 use lucid_validate::source::OciLayout;
 
-fn inspect(name: &str, spec: Spec) -> (Vec<PlatformReport>, Vec<Finding>, Option<BuiltImage>) {
+fn inspect(name: &str, spec: Spec) -> (Vec<PlatformReport>, Vec<Finding>, Option<InspectedImage>) {
     let dir = scratch(name);
     let layout = write_layout(&dir, std::slice::from_ref(&spec));
     let source = OciLayout::open(&layout).unwrap();

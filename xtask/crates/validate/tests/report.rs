@@ -163,9 +163,14 @@ fn committed_schema_file_is_fresh() {
         std::fs::write(&path, schema::schema_text()).unwrap();
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    let derived = schema::schema_text();
+    let diff = similar::TextDiff::from_lines(&committed, &derived)
+        .unified_diff()
+        .header("committed", "derived from the report types")
+        .to_string();
     assert!(
-        committed == schema::schema_text(),
-        "{} is stale: run `cargo xtask validate` or UPDATE_EXPECT=1 cargo test -p lucid-validate",
+        committed == derived,
+        "{} is stale: run `cargo xtask validate` or UPDATE_EXPECT=1 cargo test -p lucid-validate\n{diff}",
         path.display()
     );
 }

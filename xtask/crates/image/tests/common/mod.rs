@@ -18,10 +18,16 @@ pub fn workspace() -> Workspace {
     Workspace::load(&root()).expect("workspace metadata")
 }
 
-/// The base of images/base.lock.toml, stored in `layout` (packages cached in target/lucid/cache).
+/// The tests' download cache (Debian packages, base records): under cargo's target directory,
+/// never the workspace's target/lucid, which belongs to the user's own builds.
+pub fn cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("lucid-cache")
+}
+
+/// The base of images/base.lock.toml, stored in `layout` (packages in the tests' cache).
 pub fn base(layout: &Layout) -> Base {
     let lock = lucid_image::deb::Lock::read(&root().join("images/base.lock.toml")).unwrap();
-    Base::prepare(&lock, layout, &root().join("target/lucid/cache")).expect("base from the lock")
+    Base::prepare(&lock, layout, &cache()).expect("base from the lock")
 }
 
 pub fn build_info(base: &Base) -> BuildInfo {

@@ -10,20 +10,24 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+#[allow(unused_imports)]
 pub use lucid_image::testing::{assert_success, free_port, TestRegistry};
+use lucid_pipeline::images::Engine;
+use lucid_pipeline::release::{ReleaseOptions, ReleasePlan};
+use lucid_pipeline::{Context, Event};
 
-pub const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 pub const REPOSITORY: &str = "pickme/lucid";
 
-/// The real workspace.
+/// The real workspace (this crate lives in `<root>/xtask/crates/pipeline`).
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .nth(3)
         .unwrap()
         .to_path_buf()
 }
@@ -375,17 +379,11 @@ impl WorkspaceCopy {
         };
         copy.git(&["init", "-q"]);
         copy.commit("workspace copy", "2026-01-01T00:00:00Z");
-        // cargo builds into the shared target dir (CARGO_TARGET_DIR); `cargo xtask build` picks
-        // the binaries up from <root>/target/<triple>/release, hence these links.
+        // The Debian packages of the base from the tests' cache, so the copy needs no download.
+        // (cargo builds into the shared target dir: see `context`.)
         let target = dir.join("target");
         std::fs::create_dir_all(target.join("lucid/cache")).unwrap();
-        for triple in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
-            let real = target_dir().join(triple);
-            std::fs::create_dir_all(&real).unwrap();
-            std::os::unix::fs::symlink(&real, target.join(triple)).unwrap();
-        }
-        // The Debian packages of the base, so the copy needs no download.
-        let debs = target_dir().join("lucid/cache/deb");
+        let debs = Path::new(env!("CARGO_TARGET_TMPDIR")).join("lucid-cache/deb");
         if debs.is_dir() {
             copy_dir(&debs, &target.join("lucid/cache/deb"));
         }
@@ -465,27 +463,98 @@ impl WorkspaceCopy {
         std::fs::read_to_string(self.dir.join(rel)).unwrap()
     }
 
-    /// `cargo xtask release --root <copy> <args>` with the shared target dir, no ambient
-    /// SOURCE_DATE_EPOCH, and `docker_config` as the Docker config directory.
-    pub fn release(&self, args: &[&str], docker_config: &Path) -> Output {
-        let out = Command::new(XTASK)
-            .arg("release")
-            .arg("--root")
-            .arg(&self.dir)
-            .args(args)
-            .env("CARGO_TARGET_DIR", target_dir())
-            .env("DOCKER_CONFIG", docker_config)
-            .env_remove("SOURCE_DATE_EPOCH")
-            .current_dir(&self.dir)
-            .output()
-            .expect("xtask runs");
-        eprintln!(
-            "--- xtask release {args:?}: {}\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+    /// A context on the copy: the shared target dir, `docker_config` as the Docker config
+    /// directory, and the lines the pipeline reports (notes and steps) collected.
+    pub fn context(&self, docker_config: &Path) -> (Context, Arc<Mutex<Vec<String>>>) {
+        let notes = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = notes.clone();
+        let ctx = Context::new(&self.dir)
+            .with_cargo_target_dir(&target_dir())
+            .with_docker_config(docker_config)
+            .with_reporter(move |e| match e {
+                Event::Note(line) => sink.lock().unwrap().push(line),
+                Event::Step { number, of, title } => sink
+                    .lock()
+                    .unwrap()
+                    .push(format!("[{number}/{of}] {title}")),
+                _ => {}
+            });
+        (ctx, notes)
+    }
+
+    /// A release of the copy in process, with the shared target dir and `docker_config` as
+    /// the Docker config directory; `args` as `cargo xtask release` takes them. What the CLI
+    /// would print on stdout (the plan, the summary) and stderr (progress notes, the error) is
+    /// kept apart the same way.
+    pub fn release(&self, args: &[&str], docker_config: &Path) -> Released {
+        let mut opts = ReleaseOptions {
+            registry: None,
+            version: None,
+            allow_dirty: false,
+            engine: Engine::Oci,
+            dry_run: false,
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            match *arg {
+                "--dry-run" => opts.dry_run = true,
+                "--allow-dirty" => opts.allow_dirty = true,
+                "--registry" => opts.registry = it.next().map(|s| s.to_string()),
+                "--version" => opts.version = it.next().map(|s| s.to_string()),
+                other => panic!("release argument {other:?} is not handled here"),
+            }
+        }
+        let (ctx, notes) = self.context(docker_config);
+        let mut stdout = String::new();
+        let result = run_release(&ctx, &opts, &mut stdout);
+        let mut stderr = notes.lock().unwrap().join("\n");
+        if let Err(e) = &result {
+            stderr.push_str(&format!("\nerror: {e:#}"));
+        }
+        eprintln!("--- release {args:?}: {result:?}\n{stdout}\n{stderr}");
+        Released {
+            ok: result.is_ok(),
+            stdout,
+            stderr,
+        }
+    }
+}
+
+/// What the CLI does with a plan: print it, stop on a failed preflight, execute.
+fn run_release(ctx: &Context, opts: &ReleaseOptions, stdout: &mut String) -> anyhow::Result<()> {
+    let plan = ReleasePlan::prepare(ctx, opts)?;
+    if opts.dry_run {
+        stdout.push_str(&plan.to_string());
+        if !plan.problems().is_empty() {
+            anyhow::bail!("dry run: a real release would stop in preflight");
+        }
+        if let Some(Err(e)) = &plan.work {
+            anyhow::bail!("dry run stopped: {e}");
+        }
+        stdout.push_str("\ndry run: nothing pushed, no file outside target/ changed\n");
+        return Ok(());
+    }
+    stdout.push_str(&plan.heading());
+    let report = plan.execute(ctx)?;
+    stdout.push_str(&report.to_string());
+    Ok(())
+}
+
+/// The outcome of [`WorkspaceCopy::release`].
+pub struct Released {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Released {
+    pub fn success(&self) -> bool {
+        self.ok
+    }
+
+    /// The CLI's exit code.
+    pub fn code(&self) -> Option<i32> {
+        Some(if self.ok { 0 } else { 1 })
     }
 }
 

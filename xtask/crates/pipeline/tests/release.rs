@@ -1,4 +1,4 @@
-//! `cargo xtask release` against a real distribution registry, on a temporary copy of the
+//! The release, in process (`ReleasePlan` prepared, then executed), against a real distribution registry, on a temporary copy of the
 //! workspace (a release rewrites compose/ and images/ of the workspace it runs in).
 //!
 //! The fixture does the real thing once: it releases the workspace version V0 of all 27
@@ -13,9 +13,11 @@
 mod common;
 
 use common::*;
+use lucid_pipeline::images::Engine;
+use lucid_pipeline::publish::BlobAction;
+use lucid_pipeline::release::{ReleaseOptions, ReleasePlan};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 struct Fixture {
@@ -44,12 +46,12 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).to_string()
+fn stdout(o: &Released) -> String {
+    o.stdout.clone()
 }
 
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
+fn stderr(o: &Released) -> String {
+    o.stderr.clone()
 }
 
 fn next_patch(version: &str) -> String {
@@ -117,11 +119,7 @@ fn fixture() -> &'static Fixture {
         let none = docker_config(&dir.join("docker-none"), &host, None);
 
         let out = copy.release(&["--registry", &host, "--version", &v0], &none);
-        assert!(
-            out.status.success(),
-            "the V0 release failed:\n{}",
-            stderr(&out)
-        );
+        assert!(out.success(), "the V0 release failed:\n{}", stderr(&out));
         let mut v0_files = BTreeMap::new();
         for line in copy.status().lines() {
             let path = line[3..].to_string();
@@ -188,12 +186,12 @@ fn landed(log: &[Logged]) -> BTreeSet<String> {
 fn assert_failed_before_the_moving_tags(
     f: &Fixture,
     s: &Scenario,
-    out: &Output,
+    out: &Released,
     fault_message: &str,
     creds: Option<(&str, &str)>,
 ) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.code(), Some(1), "{err}");
     assert!(
         err.contains(fault_message),
         "expected {fault_message:?} in:\n{err}"
@@ -227,7 +225,7 @@ fn assert_rerun_resumes(
     let out = f
         .copy
         .release(&["--registry", &s.proxy.host(), "--version", &f.v1], docker);
-    assert!(out.status.success(), "the rerun failed:\n{}", stderr(&out));
+    assert!(out.success(), "the rerun failed:\n{}", stderr(&out));
     let log = s.proxy.log();
     let landed_now = landed(&log);
     let uploaded_again: Vec<&String> = landed_now.intersection(landed_before).collect();
@@ -353,7 +351,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         &["--dry-run", "--registry", &host, "--version", &f.v1],
         &docker,
     );
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(out.success(), "{}", stderr(&out));
     let plan = stdout(&out);
     for target in ["aarch64-unknown-linux-musl", "x86_64-unknown-linux-musl"] {
         assert!(
@@ -396,6 +394,62 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     assert_eq!(moving_tags(&f.services, &host, None), all_at(&f.v0_digests));
 }
 
+// Plan, then execute: what a real release does is exactly what the dry run printed — the same
+// steps, the same blobs uploaded, the same tags moved.
+#[test]
+fn the_dry_run_prints_the_plan_the_release_executes() {
+    let _serial = serial();
+    let f = fixture();
+    let s = scenario(f, "plan-executed", Fault::None, None);
+    let docker = docker_config(&s.dir.join("docker"), &s.proxy.host(), None);
+    let (ctx, _) = f.copy.context(&docker);
+    let opts = |dry_run| ReleaseOptions {
+        registry: Some(s.proxy.host()),
+        version: Some(f.v1.clone()),
+        allow_dirty: false,
+        engine: Engine::Oci,
+        dry_run,
+    };
+    let printed = ReleasePlan::prepare(&ctx, &opts(true)).unwrap().steps();
+    let plan = ReleasePlan::prepare(&ctx, &opts(false)).unwrap();
+    assert_eq!(
+        plan.steps(),
+        printed,
+        "a real run plans what the dry run printed"
+    );
+    let work = plan.work.as_ref().unwrap().as_ref().unwrap();
+    let uploads: BTreeSet<String> = work
+        .pushes
+        .iter()
+        .flatten()
+        .flat_map(|p| &p.blobs)
+        .filter(|b| b.action == BlobAction::Upload)
+        .map(|b| b.digest.clone())
+        .collect();
+    assert!(!uploads.is_empty(), "V1 has new blobs to upload");
+    let moves: BTreeMap<String, String> = work
+        .moves
+        .iter()
+        .filter(|m| m.needed())
+        .map(|m| (m.moving.tag.clone().unwrap(), m.to.clone()))
+        .collect();
+    assert_eq!(moves.len(), f.services.len());
+
+    let report = plan.execute(&ctx).unwrap();
+    assert_eq!(
+        landed(&s.proxy.log()),
+        uploads,
+        "the blobs uploaded are the blobs planned"
+    );
+    assert_eq!(report.moved, moves.len());
+    for (tag, digest) in &moves {
+        assert_eq!(
+            skopeo_digest(&s.registry.host(), tag, None).as_ref(),
+            Some(digest)
+        );
+    }
+}
+
 // The fault counts blob uploads. Each V1 image uploads 4 blobs (config and service layer of
 // each platform; its base layer is in the registry since V0), so the counts below stop the
 // push inside an image, with a few of its blobs landed and earlier images complete.
@@ -425,7 +479,7 @@ fn registry_stopped_mid_push_leaves_the_moving_tags_and_a_rerun_resumes() {
         &["--registry", &s.proxy.host(), "--version", &f.v1],
         &docker,
     );
-    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(again.code(), Some(1));
     assert!(
         stderr(&again).contains(&format!("version {} is already released", f.v1)),
         "{}",
@@ -475,7 +529,7 @@ fn an_auth_failure_leaves_the_moving_tags_and_a_rerun_resumes() {
     let out = f
         .copy
         .release(&["--registry", &proxy, "--version", &f.v1], &wrong);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.code(), Some(1));
     let err = stderr(&out);
     assert!(
         err.contains("refused the credentials of user \"lucid\""),
@@ -523,7 +577,7 @@ fn a_failure_while_moving_the_tags_is_resumed_by_the_rerun() {
         &docker,
     );
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.code(), Some(1), "{err}");
     assert!(
         err.contains(&format!("moving {}/{REPOSITORY}:{failing}", s.proxy.host()))
             && err.contains("injected fault: manifest store unavailable"),
@@ -555,7 +609,7 @@ fn a_failure_while_moving_the_tags_is_resumed_by_the_rerun() {
         &["--registry", &s.proxy.host(), "--version", &f.v1],
         &docker,
     );
-    assert!(out.status.success(), "the rerun failed:\n{}", stderr(&out));
+    assert!(out.success(), "the rerun failed:\n{}", stderr(&out));
     let summary = stdout(&out);
     assert!(summary.contains("20 moving tags already at"), "{summary}");
     assert!(summary.contains("7 moving tags moved"), "{summary}");
@@ -578,7 +632,7 @@ fn refuses_another_version_and_a_dirty_work_tree_before_building() {
     let closed = format!("127.0.0.1:{}", free_port());
 
     let out = copy.release(&["--registry", &closed, "--version", "9.9.9"], &docker);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.code(), Some(1));
     let err = stderr(&out);
     assert!(
         err.contains("--version 9.9.9 but workspace.package.version"),
