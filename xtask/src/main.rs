@@ -8,6 +8,7 @@ mod args;
 mod base;
 mod bench;
 mod build;
+mod compare;
 mod compose;
 mod images;
 mod keygen;
@@ -53,6 +54,8 @@ enum Command {
     Keygen(keygen::Keygen),
     /// Check signatures, SBOMs, provenance and embedded crate lists of the images.
     Verify(verify::Verify),
+    /// Compare the images of two OCI layouts (a buildx build against an oci build).
+    CompareImages(compare::CompareImages),
 }
 
 fn main() {
@@ -76,6 +79,7 @@ fn main() {
         Command::Bench(c) => c.run(&ctx),
         Command::Keygen(c) => c.run(&ctx),
         Command::Verify(c) => c.run(&ctx),
+        Command::CompareImages(c) => c.run(),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

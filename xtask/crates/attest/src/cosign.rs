@@ -285,7 +285,7 @@ pub fn sign_pushed(
     let ours = sign(key, &docker_reference(image), digest);
     let mut signatures = match registry.manifest_digest(repo, &tag)? {
         Some(_) => {
-            let (_, bytes) = registry.get_manifest(repo, &tag)?;
+            let bytes = registry.get_manifest(repo, &tag)?.bytes;
             parse_signatures(&bytes, &mut |d| registry.get_blob(repo, d))
                 .with_context(|| format!("{}:{tag}", image.name()))?
         }

@@ -8,7 +8,6 @@ use common::{Build, COMMIT, OTHER_COMMIT};
 use lucid_attest::attestation::{self, Attestation};
 use lucid_attest::cosign;
 use lucid_attest::evidence::Evidence;
-use lucid_attest::source::RegistrySource;
 use lucid_attest::verify::{self, Check, ImageVerification, Options, Target};
 use lucid_attest::SigningKey;
 use lucid_catalog::{ImageRef, Platform};
@@ -77,7 +76,7 @@ impl Release {
     }
 
     fn verify(&self, service: &str) -> ImageVerification {
-        let source = RegistrySource::new(&self.registry.host()).unwrap();
+        let source = lucid_image::Registry::new(&self.registry.host()).unwrap();
         let target = Target {
             service: service.into(),
             reference: self.reference(service),
@@ -186,7 +185,7 @@ fn openssl_accepts_the_signature_pulled_from_the_registry() {
     let target = r.reference(&image.service);
     let client = r.client();
     let tag = cosign::signature_tag(&image.digest).unwrap();
-    let (_, manifest) = client.get_manifest(&target.repository, &tag).unwrap();
+    let manifest = client.get_manifest(&target.repository, &tag).unwrap().bytes;
     let manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     let layer = &manifest["layers"][0];
     assert_eq!(layer["mediaType"], cosign::SIMPLE_SIGNING);
@@ -281,7 +280,7 @@ fn one_changed_payload_byte_fails_the_signature_check() {
     let target = r.reference(A);
     let client = r.client();
     let tag = cosign::signature_tag(&image.digest).unwrap();
-    let (_, manifest) = client.get_manifest(&target.repository, &tag).unwrap();
+    let manifest = client.get_manifest(&target.repository, &tag).unwrap().bytes;
     let mut manifest: serde_json::Value = serde_json::from_slice(&manifest).unwrap();
     let layer = &mut manifest["layers"][0];
     let mut payload = client
@@ -336,7 +335,7 @@ fn a_deleted_signature_tag_fails_the_signature_check() {
             &path,
             &[],
             None,
-            &Registry::push_scope(&target.repository),
+            &[lucid_image::registry::Scope::push(&target.repository)],
         )
         .unwrap();
     assert_eq!(

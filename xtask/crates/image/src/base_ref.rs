@@ -159,7 +159,7 @@ impl Source<'_> {
         Ok(if manifest {
             let registry = self.registry()?;
             match registry.manifest_digest(repo, digest)? {
-                Some(_) => registry.get_manifest(repo, digest)?.1,
+                Some(_) => registry.get_manifest(repo, digest)?.bytes,
                 None => {
                     let tag = reference.tag.as_deref().unwrap_or("latest");
                     let serves = match registry.manifest_digest(repo, tag)? {

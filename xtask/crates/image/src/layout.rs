@@ -32,6 +32,17 @@ impl Layout {
         Ok(layout)
     }
 
+    /// Opens the layout at `root`, which must exist (`oci-layout` marker).
+    pub fn open_existing(root: &Path) -> Result<Layout> {
+        if !root.join("oci-layout").is_file() {
+            bail!(
+                "{}: not an OCI image layout (no oci-layout file)",
+                root.display()
+            );
+        }
+        Layout::open(root)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

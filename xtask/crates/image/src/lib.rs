@@ -1,5 +1,6 @@
 //! Image stage: the distroless base from pinned Debian packages, daemonless OCI image assembly,
-//! the buildx (Dockerfile + bake) definition, and a blocking registry client for pushes.
+//! the buildx (Dockerfile + bake) definition, and the push of an image through the registry
+//! client ([`lucid_registry`], re-exported as [`registry`]).
 //!
 //! Shape (after ko): *build* writes every image into one OCI image layout (the local blob store,
 //! `target/lucid/oci/`); *publish* copies an image from that layout to a registry. Both engines
@@ -8,6 +9,7 @@
 
 pub mod base;
 pub mod base_ref;
+pub mod compare;
 pub mod deb;
 pub mod docker;
 pub mod facts;
@@ -16,10 +18,11 @@ pub mod json;
 pub mod layer;
 pub mod layout;
 pub mod push;
-pub mod registry;
 pub mod rootfs;
+
+pub use lucid_registry as registry;
 #[cfg(feature = "testing")]
-pub mod testing;
+pub use lucid_registry::testing;
 
 pub use base::Base;
 pub use facts::{BuildInfo, ImageFacts};
@@ -27,12 +30,7 @@ pub use image::{BuiltImage, PlatformBuilt};
 pub use layout::Layout;
 pub use registry::Registry;
 
-use sha2::{Digest, Sha256};
-
-/// `sha256:<hex>` of `bytes`: the content address of a blob.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex(&Sha256::digest(bytes)))
-}
+pub use lucid_registry::sha256_digest;
 
 /// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {

@@ -5,7 +5,7 @@
 
 use crate::image::BuiltImage;
 use crate::layout::Layout;
-use crate::registry::Registry;
+use crate::registry::{Registry, Scope};
 use anyhow::{bail, Context, Result};
 use lucid_catalog::ImageRef;
 use oci_spec::image::{ImageIndex, ImageManifest, MediaType};
@@ -96,6 +96,8 @@ pub fn push_image(
         .tag
         .as_deref()
         .with_context(|| format!("{}: a push needs a tag", target.name()))?;
+    // One token for pull and push up front; wrong credentials fail before anything is sent.
+    registry.authorize(&[Scope::push(repo)])?;
     if registry.manifest_digest(repo, tag)?.as_deref() == Some(image.digest.as_str()) {
         return Ok(PushOutcome {
             unchanged: true,
@@ -148,7 +150,9 @@ pub fn tag_moving(registry: &Registry, versioned: &ImageRef, moving: &ImageRef) 
         bail!("tag_moving needs two tagged references");
     };
     let repo = &versioned.repository;
-    let (media_type, bytes) = registry.get_manifest(repo, from)?;
+    registry.authorize(&[Scope::push(repo)])?;
+    let manifest = registry.get_manifest(repo, from)?;
+    let (media_type, bytes) = (manifest.media_type, manifest.bytes);
     if media_type.contains("index") || media_type.contains("manifest.list") {
         let index = ImageIndex::from_reader(&bytes[..])
             .with_context(|| format!("{}:{from}", versioned.name()))?;

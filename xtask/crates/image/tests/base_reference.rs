@@ -383,9 +383,10 @@ fn changing_the_base_digest_rebuilds_the_image() {
     let a = publish(&reg.host(), "a", &Platform::ALL, false);
     // Same layers, another index (different annotations): a different digest.
     let registry = Registry::new(&reg.host()).unwrap();
-    let (_, bytes) = registry
+    let bytes = registry
         .get_manifest("lucid-test/base", a.reference.digest.as_deref().unwrap())
-        .unwrap();
+        .unwrap()
+        .bytes;
     let mut index: Value = serde_json::from_slice(&bytes).unwrap();
     index["annotations"] = json!({"org.example.rebuilt": "yes"});
     let bytes = serde_json::to_vec(&index).unwrap();

@@ -6,34 +6,13 @@
 mod common;
 
 use lucid_catalog::Platform;
+use lucid_image::compare::{self, config_facts};
 use lucid_image::docker;
 use lucid_image::rootfs::{apply_layer, Tree};
 use lucid_image::{ImageFacts, Layout};
-use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::process::Command;
-
-/// The fields both engines must agree on, in a comparable shape.
-fn config_facts(config: &Value) -> Value {
-    let c = &config["config"];
-    let mut ports: Vec<String> = c["ExposedPorts"]
-        .as_object()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    ports.sort();
-    json!({
-        "User": c["User"],
-        "Entrypoint": c["Entrypoint"],
-        "Cmd": c["Cmd"].as_array().cloned().unwrap_or_default(),
-        "Env": c["Env"],
-        "WorkingDir": c["WorkingDir"],
-        "Labels": c["Labels"],
-        "ExposedPorts": ports,
-        "architecture": config["architecture"],
-        "os": config["os"],
-    })
-}
 
 /// `docker save` of `tag`: its config JSON and flattened file system.
 fn docker_image(tag: &str) -> (Value, Tree) {
@@ -66,23 +45,12 @@ fn docker_image(tag: &str) -> (Value, Tree) {
 }
 
 fn oci_image(layout: &Layout, index_digest: &str, platform: Platform) -> (Value, Tree) {
-    let index = ImageIndex::from_reader(&layout.read_blob(index_digest).unwrap()[..]).unwrap();
-    let m = index
-        .manifests()
-        .iter()
-        .find(|m| m.platform().as_ref().unwrap().architecture().to_string() == platform.arch())
+    let image = compare::read_image(layout, index_digest)
+        .unwrap()
+        .into_iter()
+        .find(|p| p.platform == platform.oci())
         .unwrap();
-    let manifest =
-        ImageManifest::from_reader(&layout.read_blob(m.digest().as_ref()).unwrap()[..]).unwrap();
-    let config_bytes = layout
-        .read_blob(manifest.config().digest().as_ref())
-        .unwrap();
-    ImageConfiguration::from_reader(&config_bytes[..]).unwrap();
-    let mut tree = Tree::new();
-    for l in manifest.layers() {
-        apply_layer(&mut tree, &layout.read_blob(l.digest().as_ref()).unwrap()).unwrap();
-    }
-    (serde_json::from_slice(&config_bytes).unwrap(), tree)
+    (image.config, image.tree)
 }
 
 #[test]
@@ -142,19 +110,11 @@ fn buildkit_dockerfile_and_oci_engine_produce_the_same_image() {
         base.digest.as_str()
     );
     assert_eq!(facts_docker, config_facts(&oci_config));
-    let only_docker: Vec<_> = docker_tree
-        .iter()
-        .filter(|(p, n)| oci_tree.get(*p) != Some(n))
-        .take(10)
-        .collect();
-    let only_oci: Vec<_> = oci_tree
-        .iter()
-        .filter(|(p, n)| docker_tree.get(*p) != Some(n))
-        .take(10)
-        .collect();
+    let differences = compare::tree_differences(&docker_tree, &oci_tree);
     assert!(
-        only_docker.is_empty() && only_oci.is_empty(),
-        "file systems differ:\n  BuildKit: {only_docker:#?}\n  oci: {only_oci:#?}"
+        differences.is_empty(),
+        "file systems differ (BuildKit ≠ oci): {:#?}",
+        &differences[..differences.len().min(10)]
     );
     assert!(oci_tree.len() > 500, "compared {} paths", oci_tree.len());
 }

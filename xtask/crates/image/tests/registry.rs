@@ -1,12 +1,13 @@
 //! Pushes against a real distribution registry (`/usr/bin/docker-registry`), started per test on
-//! a free loopback port with temporary storage, and stopped at the end.
+//! a free loopback port with temporary storage, and stopped at the end: open, with htpasswd,
+//! and as Docker Hub runs it (token authentication over TLS, a test CA and token server).
 
 mod common;
 
 use lucid_catalog::ImageRef;
 use lucid_image::push::{self, PushEvent};
-use lucid_image::registry::{Credentials, Registry, Retry};
-use lucid_image::testing::{assert_success, TestRegistry};
+use lucid_image::registry::{Config, Credentials, Registry, Retry};
+use lucid_image::testing::{assert_success, TestCa, TestRegistry, TokenPolicy, TokenServer};
 use lucid_image::Layout;
 use std::process::Command;
 use std::time::Duration;
@@ -52,19 +53,40 @@ impl Fixture {
     }
 }
 
-fn quick(mut r: Registry) -> Registry {
-    r.retry = Retry {
-        attempts: 2,
-        first_delay: Duration::from_millis(50),
+/// A client of `host` that gives up quickly, trusting the CAs of `certs_d` (Docker's layout).
+fn client_trusting(
+    host: &str,
+    credentials: Option<Credentials>,
+    certs_d: std::path::PathBuf,
+) -> Registry {
+    let config = Config {
+        credentials,
+        certs_d,
+        retry: Retry {
+            attempts: 2,
+            first_delay: Duration::from_millis(50),
+        },
     };
-    r
+    Registry::configured(host, config).unwrap()
+}
+
+fn client(host: &str, credentials: Option<Credentials>) -> Registry {
+    client_trusting(host, credentials, Config::default().certs_d)
+}
+
+fn credentials(user: &str, secret: &str) -> Credentials {
+    Credentials {
+        username: user.into(),
+        secret: secret.into(),
+        origin: "test".into(),
+    }
 }
 
 #[test]
 fn pushes_a_multi_platform_index_that_skopeo_reads() {
     let f = fixture();
     let reg = TestRegistry::start(f.dir.path(), None);
-    let client = Registry::with_credentials(&reg.host(), None);
+    let client = client(&reg.host(), None);
     let image = f.image("tor-proxy");
     let (versioned, _) = f.refs("tor-proxy", &reg.host());
     let outcome = push::push_image(&client, &f.layout, &image, &versioned, &mut |_| {}).unwrap();
@@ -98,7 +120,7 @@ fn pushes_a_multi_platform_index_that_skopeo_reads() {
 fn re_push_is_unchanged_and_shared_blobs_are_skipped() {
     let f = fixture();
     let reg = TestRegistry::start(f.dir.path(), None);
-    let client = Registry::with_credentials(&reg.host(), None);
+    let client = client(&reg.host(), None);
     let a = f.image("api-server");
     let (ref_a, _) = f.refs("api-server", &reg.host());
     push::push_image(&client, &f.layout, &a, &ref_a, &mut |_| {}).unwrap();
@@ -128,7 +150,7 @@ fn re_push_is_unchanged_and_shared_blobs_are_skipped() {
 fn registry_stopped_mid_push_gives_a_clear_error_and_the_rerun_resumes() {
     let f = fixture();
     let mut reg = TestRegistry::start(f.dir.path(), None);
-    let client = quick(Registry::with_credentials(&reg.host(), None));
+    let client = client(&reg.host(), None);
     let image = f.image("session-chunker");
     let (versioned, _) = f.refs("session-chunker", &reg.host());
     let mut landed = Vec::new();
@@ -166,15 +188,11 @@ fn refused_credentials_give_a_clear_error_without_the_secret() {
     let reg = TestRegistry::start(f.dir.path(), Some(("lucid", "right-password-1")));
     let image = f.image("merkle-builder");
     let (versioned, _) = f.refs("merkle-builder", &reg.host());
-    let wrong = Credentials {
-        username: "lucid".into(),
-        secret: "wrong-secret-9f3k".into(),
-        origin: "test".into(),
-    };
-    let client = quick(Registry::with_credentials(&reg.host(), Some(wrong)));
+    let wrong = credentials("lucid", "wrong-secret-9f3k");
+    let refused = client(&reg.host(), Some(wrong));
     let err = format!(
         "{:#}",
-        push::push_image(&client, &f.layout, &image, &versioned, &mut |_| {}).unwrap_err()
+        push::push_image(&refused, &f.layout, &image, &versioned, &mut |_| {}).unwrap_err()
     );
     assert!(
         err.contains("refused the credentials") && err.contains("lucid"),
@@ -184,26 +202,22 @@ fn refused_credentials_give_a_clear_error_without_the_secret() {
         !err.contains("wrong-secret-9f3k"),
         "the secret leaked: {err}"
     );
-    let anonymous = quick(Registry::with_credentials(&reg.host(), None));
+    let anonymous = client(&reg.host(), None);
     let err = format!(
         "{:#}",
         push::push_image(&anonymous, &f.layout, &image, &versioned, &mut |_| {}).unwrap_err()
     );
     assert!(err.contains("requires authentication"), "{err}");
-    let right = Credentials {
-        username: "lucid".into(),
-        secret: "right-password-1".into(),
-        origin: "test".into(),
-    };
-    let client = Registry::with_credentials(&reg.host(), Some(right));
-    push::push_image(&client, &f.layout, &image, &versioned, &mut |_| {}).unwrap();
+    let right = credentials("lucid", "right-password-1");
+    let accepted = client(&reg.host(), Some(right));
+    push::push_image(&accepted, &f.layout, &image, &versioned, &mut |_| {}).unwrap();
 }
 
 #[test]
 fn moving_tag_follows_only_an_explicit_call() {
     let f = fixture();
     let reg = TestRegistry::start(f.dir.path(), None);
-    let client = Registry::with_credentials(&reg.host(), None);
+    let client = client(&reg.host(), None);
     let image = f.image("admin-ui");
     let (versioned, moving) = f.refs("admin-ui", &reg.host());
     push::push_image(&client, &f.layout, &image, &versioned, &mut |_| {}).unwrap();
@@ -221,45 +235,151 @@ fn moving_tag_follows_only_an_explicit_call() {
     );
 }
 
-#[test]
-fn reads_credentials_from_docker_config_and_credential_helpers() {
-    let dir = tempfile::tempdir().unwrap();
-    let auth = base64_encode("alice:s3cret");
-    std::fs::write(
-        dir.path().join("config.json"),
-        format!(r#"{{"auths":{{"127.0.0.1:5999":{{"auth":"{auth}"}}}},"credHelpers":{{"registry.example":"lucidtest"}}}}"#),
-    )
-    .unwrap();
-    let helper = dir.path().join("docker-credential-lucidtest");
-    std::fs::write(&helper, "#!/bin/sh\nread server\necho \"{\\\"ServerURL\\\":\\\"$server\\\",\\\"Username\\\":\\\"bob\\\",\\\"Secret\\\":\\\"t0ken\\\"}\"\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::env::set_var("DOCKER_CONFIG", dir.path());
-    std::env::set_var(
-        "PATH",
-        format!(
-            "{}:{}",
-            dir.path().display(),
-            std::env::var("PATH").unwrap()
-        ),
-    );
-    let c = lucid_image::registry::credentials_for("127.0.0.1:5999")
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (c.username.as_str(), c.secret.as_str()),
-        ("alice", "s3cret")
-    );
-    let c = lucid_image::registry::credentials_for("registry.example")
-        .unwrap()
-        .unwrap();
-    assert_eq!((c.username.as_str(), c.secret.as_str()), ("bob", "t0ken"));
-    assert!(lucid_image::registry::credentials_for("elsewhere:1")
-        .unwrap()
-        .is_none());
+/// Docker Hub's set-up on loopback: a test CA, its token server, the registry behind both.
+struct Secure {
+    ca: TestCa,
+    tokens: TokenServer,
+    registry: TestRegistry,
 }
 
-fn base64_encode(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
+const TOKEN_USER: &str = "lucid";
+const TOKEN_PASSWORD: &str = "token-pass-7c1";
+
+impl Secure {
+    fn start(dir: &std::path::Path) -> Secure {
+        let ca = TestCa::new(&dir.join("ca"), "lucid test CA");
+        let tokens = TokenServer::start(&ca, TOKEN_USER, TOKEN_PASSWORD);
+        let registry = TestRegistry::start_secure(&dir.join("registry"), &ca, &tokens);
+        Secure {
+            ca,
+            tokens,
+            registry,
+        }
+    }
+
+    fn client(&self, secret: &str) -> Registry {
+        let host = self.registry.host();
+        client_trusting(
+            &host,
+            Some(credentials(TOKEN_USER, secret)),
+            self.ca.certs_d(&host),
+        )
+    }
+
+    /// Nothing of `repository` is visible: no manifest, no tag (blobs may have landed).
+    fn assert_nothing_published(&self, repository: &str) {
+        assert!(
+            self.registry.stored_manifests(repository).is_empty()
+                && self.registry.stored_tags(repository).is_empty(),
+            "a manifest or tag was stored: {:?} {:?}",
+            self.registry.stored_manifests(repository),
+            self.registry.stored_tags(repository)
+        );
+    }
+}
+
+#[test]
+fn pushes_through_token_auth_over_tls_renewing_the_token_mid_push() {
+    let f = fixture();
+    let s = Secure::start(f.dir.path());
+    s.tokens.set_policy(TokenPolicy::lasting(2));
+    let client = s.client(TOKEN_PASSWORD);
+    let image = f.image("tor-proxy");
+    let (versioned, _) = f.refs("tor-proxy", &s.registry.host());
+    let mut waited = false;
+    let outcome = push::push_image(&client, &f.layout, &image, &versioned, &mut |e| {
+        if matches!(e, PushEvent::BlobUploaded { .. }) && !waited {
+            // The token expires between two blobs.
+            waited = true;
+            std::thread::sleep(Duration::from_millis(2100));
+        }
+    })
+    .unwrap();
+    assert_eq!(outcome.digest, image.digest);
+    assert_eq!(outcome.uploaded_blobs, 5);
+    let stats = client.auth_stats();
+    assert!(
+        stats.renewals >= 1 && stats.token_fetches == stats.renewals + 1,
+        "{stats:?}"
+    );
+    let scopes: Vec<Vec<String>> = s.tokens.issued().into_iter().map(|t| t.scopes).collect();
+    assert!(
+        scopes
+            .iter()
+            .all(|s| s == &["repository:pickme/lucid:pull,push"]),
+        "{scopes:?}"
+    );
+    let tag = versioned.tag.clone().unwrap();
+    assert_eq!(
+        s.registry.stored_tags(&versioned.repository),
+        std::slice::from_ref(&tag)
+    );
+    let reader = s.client(TOKEN_PASSWORD);
+    assert_eq!(
+        reader.manifest_digest(&versioned.repository, &tag).unwrap(),
+        Some(image.digest.clone())
+    );
+}
+
+#[test]
+fn a_token_that_cannot_be_renewed_mid_push_leaves_no_manifest_and_no_tag() {
+    let f = fixture();
+    let s = Secure::start(f.dir.path());
+    s.tokens.set_policy(TokenPolicy::lasting(2));
+    let client = s.client(TOKEN_PASSWORD);
+    let image = f.image("api-gateway");
+    let (versioned, _) = f.refs("api-gateway", &s.registry.host());
+    let mut landed = 0;
+    let err = push::push_image(&client, &f.layout, &image, &versioned, &mut |e| {
+        if matches!(e, PushEvent::BlobUploaded { .. }) {
+            landed += 1;
+            // The credentials are revoked, then the token expires.
+            s.tokens.set_policy(TokenPolicy::refusing());
+            std::thread::sleep(Duration::from_millis(2100));
+        }
+    })
+    .unwrap_err();
+    let err = format!("{err:#}");
+    assert_eq!(landed, 1, "the push stopped at the first blob after expiry");
+    assert!(
+        err.contains("expired and could not be renewed")
+            && err.contains("refused the credentials")
+            && err.contains(&s.registry.host()),
+        "{err}"
+    );
+    s.assert_nothing_published(&versioned.repository);
+}
+
+#[test]
+fn wrong_credentials_and_an_untrusted_certificate_stop_the_push_before_any_blob() {
+    let f = fixture();
+    let s = Secure::start(f.dir.path());
+    let image = f.image("merkle-builder");
+    let (versioned, _) = f.refs("merkle-builder", &s.registry.host());
+    let mut sent = 0;
+    let wrong = s.client("wrong-secret-9f3k");
+    let err = format!(
+        "{:#}",
+        push::push_image(&wrong, &f.layout, &image, &versioned, &mut |_| sent += 1).unwrap_err()
+    );
+    assert!(
+        err.contains("refused the credentials") && !err.contains("wrong-secret-9f3k"),
+        "{err}"
+    );
+    let untrusting = client(
+        &s.registry.host(),
+        Some(credentials(TOKEN_USER, TOKEN_PASSWORD)),
+    );
+    let err = format!(
+        "{:#}",
+        push::push_image(&untrusting, &f.layout, &image, &versioned, &mut |_| sent +=
+            1)
+        .unwrap_err()
+    );
+    assert!(
+        err.contains("is not trusted") && err.contains("ca.crt"),
+        "{err}"
+    );
+    assert_eq!(sent, 0, "no blob went out");
+    s.assert_nothing_published(&versioned.repository);
 }

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use lucid_catalog::{Platform, Workspace};
-use lucid_image::registry::{self, Registry};
+use lucid_registry::{credentials_for, credentials_in, tls, Config, Registry};
 use std::path::{Path, PathBuf};
 
 /// A long piece of work that the CLI shows as a progress bar.
@@ -70,6 +70,9 @@ pub struct Context {
     /// The Docker config directory holding registry credentials (default: `DOCKER_CONFIG`,
     /// else `~/.docker`).
     pub docker_config: Option<PathBuf>,
+    /// Docker's per-registry CA directory (`/etc/docker/certs.d`): `<host>/*.crt` are trusted
+    /// for that registry, on top of the platform's CA store (see `lucid_registry::tls`).
+    pub certs_d: PathBuf,
     /// Cargo's target directory for the compile stage (default: cargo's own choice).
     pub cargo_target_dir: Option<PathBuf>,
     reporter: Reporter,
@@ -84,6 +87,7 @@ impl Context {
             cache: out.join("cache"),
             out,
             docker_config: None,
+            certs_d: PathBuf::from(tls::DOCKER_CERTS_D),
             cargo_target_dir: None,
             reporter: Box::new(|_| {}),
         }
@@ -105,6 +109,11 @@ impl Context {
 
     pub fn with_docker_config(mut self, dir: &Path) -> Context {
         self.docker_config = Some(dir.to_path_buf());
+        self
+    }
+
+    pub fn with_certs_d(mut self, dir: &Path) -> Context {
+        self.certs_d = dir.to_path_buf();
         self
     }
 
@@ -135,13 +144,23 @@ impl Context {
         Ok(ws)
     }
 
-    /// A client for the registry `host`, with the credentials of this context's Docker config.
+    /// A client for the registry `host`: see [`Context::registry_config`].
     pub fn registry(&self, host: &str) -> Result<Registry> {
+        Registry::configured(host, self.registry_config(host)?)
+    }
+
+    /// How to reach `host`: the credentials of this context's Docker config, the CAs of its
+    /// certs.d (on top of the platform's store).
+    pub fn registry_config(&self, host: &str) -> Result<Config> {
         let credentials = match &self.docker_config {
-            Some(dir) => registry::credentials_in(dir, host)?,
-            None => registry::credentials_for(host)?,
+            Some(dir) => credentials_in(dir, host)?,
+            None => credentials_for(host)?,
         };
-        Ok(Registry::with_credentials(host, credentials))
+        Ok(Config {
+            credentials,
+            certs_d: self.certs_d.clone(),
+            ..Config::default()
+        })
     }
 
     /// `<out>/<sub>`.

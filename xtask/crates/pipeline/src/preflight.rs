@@ -5,7 +5,7 @@ use crate::context::Context;
 use crate::images::Engine;
 use anyhow::{bail, Context as _, Result};
 use lucid_catalog::{ImageRef, Workspace};
-use lucid_image::registry::{is_loopback, Registry};
+use lucid_registry::{is_loopback, Registry};
 use std::path::Path;
 use std::process::Command;
 
@@ -55,6 +55,7 @@ impl Preflight {
             remote: vec![Remote::default(); input.refs.len()],
         };
         p.check(version(input.ws, input.version));
+        p.check(engine(input.engine));
         p.check(tools(input.engine));
         p.check(clean_tree(&input.ws.root, input.allow_dirty));
         let registry = input
@@ -62,8 +63,10 @@ impl Preflight {
             .registry(input.host)
             .and_then(|r| reachable(&r, input.refs, input.may_write).map(|line| (r, line)));
         match registry {
-            Ok((r, line)) => {
-                p.check(Ok(line));
+            Ok((r, lines)) => {
+                for line in lines {
+                    p.check(Ok(line));
+                }
                 p.registry = Some(r);
             }
             Err(e) => p.check(Err(format!("registry {}: {e:#}", input.host))),
@@ -117,6 +120,12 @@ fn version(ws: &Workspace, asked: Option<&str>) -> Result<String, String> {
             v.trim_start_matches('v')
         )),
     }
+}
+
+/// The engine that will build, and why (`auto` is the oci engine, even where buildx works).
+fn engine(asked: Engine) -> Result<String, String> {
+    let (engine, why) = asked.resolve().map_err(|e| format!("{e:#}"))?;
+    Ok(format!("engine {} ({why})", engine.name()))
 }
 
 fn tools(engine: Engine) -> Result<String, String> {
@@ -173,12 +182,12 @@ fn clean_tree(root: &Path, allow_dirty: bool) -> Result<String, String> {
     ))
 }
 
-/// The registry answers and accepts our credentials; a real run also proves it may push, by
-/// opening (and cancelling) a blob upload.
-fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<String> {
+/// The registry answers and accepts our credentials (a Bearer registry issues a token); a real
+/// run also proves it may push, by opening (and cancelling) a blob upload. The lines say so,
+/// then how it authenticates and whether its certificate was verified (and against what).
+fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<Vec<String>> {
     let repo = &refs.first().context("no services")?.0.repository;
-    let scope = Registry::push_scope(repo);
-    let reply = r.send("GET", "/v2/", &[], None, &scope)?;
+    let reply = r.send("GET", "/v2/", &[], None, &[])?;
     if reply.status != 200 {
         bail!("GET /v2/: HTTP {} (not a registry?)", reply.status);
     }
@@ -186,23 +195,25 @@ fn reachable(r: &Registry, refs: &[(ImageRef, ImageRef)], push: bool) -> Result<
         Some(c) => format!("as {} (from {})", c.username, c.origin),
         None => "anonymously".into(),
     };
-    if !push {
-        return Ok(format!(
+    let reachable = if push {
+        r.check_push(repo)?;
+        format!("registry {} reachable, may push {who}", r.host)
+    } else {
+        format!(
             "registry {} reachable {who} (push permission is checked by a real run)",
             r.host
-        ));
-    }
-    let start = r.start_upload(repo)?;
-    if start.status != 202 {
-        bail!(
-            "may not push to {repo}: starting an upload answered HTTP {}",
-            start.status
-        );
-    }
-    if let Some(location) = start.header("location") {
-        let _ = r.send("DELETE", location, &[], None, &scope);
-    }
-    Ok(format!("registry {} reachable, may push {who}", r.host))
+        )
+    };
+    let connection = r.connect()?;
+    let tls = match &connection.tls {
+        Some(trust) => format!("TLS, certificate verified against {trust}"),
+        None => "plain HTTP (a loopback registry without TLS)".into(),
+    };
+    Ok(vec![
+        reachable,
+        format!("registry {} auth: {}", r.host, connection.scheme),
+        format!("registry {} at {}: {tls}", r.host, connection.base_url),
+    ])
 }
 
 fn remote_state(r: &Registry, refs: &[(ImageRef, ImageRef)]) -> Result<Vec<Remote>> {
@@ -245,11 +256,12 @@ pub fn released(remote: &[Remote], version: &str, host: &str) -> Result<String, 
     }
 }
 
-/// The validator's registry client speaks plain HTTP without credentials: it reads the pushed
-/// images back from an open loopback registry; anything else is validated through the layout,
-/// whose digests the push matched one by one against what the registry stored.
+/// The validator reads the pushed images back from a registry on this machine (with the same
+/// client, credentials and trust as the push). A remote one (Docker Hub, with its pull rate
+/// limits) is validated through the layout, whose digests the push matched one by one against
+/// what the registry stored.
 pub fn reads_back_from_registry(registry: &Registry) -> bool {
-    is_loopback(&registry.host) && registry.credentials().is_none()
+    is_loopback(&registry.host)
 }
 
 #[cfg(test)]

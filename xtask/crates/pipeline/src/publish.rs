@@ -13,7 +13,8 @@ use crate::images::{BuiltImages, ImagePlan};
 use anyhow::{Context as _, Result};
 use lucid_catalog::ImageRef;
 use lucid_image::push::{self, PushEvent, PushOutcome};
-use lucid_image::{BuiltImage, Layout, Registry};
+use lucid_image::{BuiltImage, Layout};
+use lucid_registry::Registry;
 use std::collections::BTreeSet;
 use std::fmt;
 

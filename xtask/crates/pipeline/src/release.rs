@@ -23,7 +23,8 @@ use lucid_catalog::manifest::RELEASE_MANIFEST;
 use lucid_catalog::{ImageManifest, ImageRef, Platform, Workspace};
 use lucid_compose::Generated;
 use lucid_image::push::PushOutcome;
-use lucid_image::{Layout, Registry};
+use lucid_image::Layout;
+use lucid_registry::Registry;
 use std::fmt;
 use std::path::Path;
 use std::time::Instant;
@@ -409,8 +410,8 @@ pub struct Validation {
     pub source: String,
 }
 
-/// Validates the staged compose files against the pushed images (read back from an open
-/// loopback registry; otherwise through the OCI layout).
+/// Validates the staged compose files against the pushed images (read back from a loopback
+/// registry; otherwise through the OCI layout).
 fn validate(
     ctx: &Context,
     ws: &Workspace,
@@ -424,10 +425,11 @@ fn validate(
     opts.build_manifest = Some(stage.join(RELEASE_MANIFEST));
     if preflight::reads_back_from_registry(registry) {
         opts.registry = Some(registry.host.clone());
+        opts.registry_config = Some(ctx.registry_config(&registry.host)?);
     }
     let mut report = lucid_validate::validate(&staged, &opts);
     // Signatures live in the registry: the supply chain is read from there, with our client.
-    let source = lucid_attest::source::RegistrySource::with(ctx.registry(&registry.host)?);
+    let source = ctx.registry(&registry.host)?;
     let version = crate::validate::built_version(&opts).unwrap_or_else(|| ws.version.clone());
     report.supply_chain = Some(crate::validate::supply_chain(
         ws,

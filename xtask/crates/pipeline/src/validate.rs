@@ -3,7 +3,6 @@
 
 use crate::context::Context;
 use anyhow::Result;
-use lucid_attest::source::RegistrySource;
 use lucid_attest::{verify, PublicKey};
 use lucid_catalog::Platform;
 use lucid_catalog::Workspace;
@@ -42,7 +41,10 @@ pub fn validate(ctx: &Context, request: &ValidateRequest) -> Result<Report> {
     let ws = ctx.workspace()?;
     let mut opts = options(ctx);
     opts.compose = request.compose.clone();
-    opts.registry = request.registry.clone();
+    if let Some(host) = &request.registry {
+        opts.registry = Some(host.clone());
+        opts.registry_config = Some(ctx.registry_config(host)?);
+    }
     opts.read.env_file = request.env_file.clone();
     opts.read.profiles = request.profiles.clone();
     if let Some(oci) = &request.oci {
@@ -60,7 +62,7 @@ pub fn validate(ctx: &Context, request: &ValidateRequest) -> Result<Report> {
     }
     let mut report = lucid_validate::validate(&ws, &opts);
     let source: Box<dyn ImageSource> = match &opts.registry {
-        Some(host) => Box::new(RegistrySource::with(ctx.registry(host)?)),
+        Some(host) => Box::new(ctx.registry(host)?),
         None => Box::new(OciLayout::open(&opts.oci_layout)?),
     };
     let host = opts

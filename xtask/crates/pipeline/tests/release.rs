@@ -161,7 +161,7 @@ fn verify_release(
     key: &lucid_attest::PublicKey,
 ) -> Vec<lucid_attest::verify::ImageVerification> {
     let ws = lucid_catalog::Workspace::load(root).unwrap();
-    let source = lucid_attest::source::RegistrySource::new(host).unwrap();
+    let source = lucid_image::Registry::new(host).unwrap();
     let opts = lucid_attest::verify::Options {
         key: Some(key.clone()),
         commit: None,
@@ -703,7 +703,7 @@ fn a_malformed_key_or_a_wrong_password_stops_the_release_before_building() {
         );
         let tags = lucid_image::Registry::new(&host)
             .unwrap()
-            .send("GET", "/v2/_catalog", &[], None, "")
+            .send("GET", "/v2/_catalog", &[], None, &[])
             .unwrap();
         assert_eq!(
             String::from_utf8_lossy(&tags.body).trim(),

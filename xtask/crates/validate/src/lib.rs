@@ -66,11 +66,12 @@ pub mod source;
 
 use lucid_catalog::Platform;
 use lucid_catalog::{topology, ImageManifest, Workspace};
+use lucid_registry::Registry;
 use report::{
     Check, ComposeFileReport, DeploymentReport, DeviceProfile, Finding, ImageReport, Report,
     Summary, SCHEMA_VERSION,
 };
-use source::{ImageSource, OciLayout, Registry};
+use source::{ImageSource, OciLayout};
 use std::path::{Path, PathBuf};
 
 /// What to validate.
@@ -80,6 +81,9 @@ pub struct Options {
     pub compose: Vec<PathBuf>,
     /// Read the images from this registry instead of the OCI layout.
     pub registry: Option<String>,
+    /// How to reach `registry` (credentials, CAs); default: this environment's Docker config
+    /// and `/etc/docker/certs.d`, as `docker pull` would.
+    pub registry_config: Option<lucid_registry::Config>,
     /// The OCI image layout (default `target/lucid/oci`).
     pub oci_layout: PathBuf,
     /// The builder's manifest to cross-check (default `target/lucid/images.json`), if present.
@@ -99,6 +103,7 @@ impl Options {
         Options {
             compose: Vec::new(),
             registry: None,
+            registry_config: None,
             oci_layout: root.join("target/lucid/oci"),
             build_manifest: Some(root.join(lucid_catalog::manifest::BUILD_MANIFEST)),
             live: false,
@@ -257,6 +262,24 @@ fn cross_check(m: &ImageManifest, r: &ImageReport) -> Vec<Finding> {
     out
 }
 
+fn registry_client(host: &str, config: Option<lucid_registry::Config>) -> anyhow::Result<Registry> {
+    let config = match config {
+        Some(c) => c,
+        None => lucid_registry::Config::from_environment(host)?,
+    };
+    Registry::configured(host, config)
+}
+
+/// No image could be read from `source`: one finding saying why, every image empty.
+fn unreadable(ws: &Workspace, source: String, why: String) -> Inspected {
+    Inspected {
+        source,
+        source_findings: vec![Finding::error(Check::ImageSource, why)],
+        images: ws.services.iter().map(ImageReport::empty).collect(),
+        built: Vec::new(),
+    }
+}
+
 /// Runs every check and returns the report (not yet written).
 pub fn validate(ws: &Workspace, opts: &Options) -> Report {
     let settings = &ws.settings;
@@ -275,21 +298,20 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         None => None,
     };
     let inspected = match &opts.registry {
-        Some(host) => inspect_images(ws, &Registry::new(host), manifest.as_ref()),
+        Some(host) => match registry_client(host, opts.registry_config.clone()) {
+            Ok(registry) => inspect_images(ws, &registry, manifest.as_ref()),
+            Err(e) => unreadable(ws, format!("registry:{host}"), format!("{e:#}")),
+        },
         None => match OciLayout::open(&opts.oci_layout) {
             Ok(layout) => {
                 let layout = layout.shown_as(display(&ws.root, &opts.oci_layout));
                 inspect_images(ws, &layout, manifest.as_ref())
             }
-            Err(e) => Inspected {
-                source: format!("oci:{}", display(&ws.root, &opts.oci_layout)),
-                source_findings: vec![Finding::error(
-                    Check::ImageSource,
-                    format!("{e} (run `cargo xtask build-images` first)"),
-                )],
-                images: ws.services.iter().map(ImageReport::empty).collect(),
-                built: Vec::new(),
-            },
+            Err(e) => unreadable(
+                ws,
+                format!("oci:{}", display(&ws.root, &opts.oci_layout)),
+                format!("{e} (run `cargo xtask build-images` first)"),
+            ),
         },
     };
     let device = DeviceProfile {

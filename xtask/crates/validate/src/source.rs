@@ -1,11 +1,14 @@
-//! Where images are read from: an OCI image layout on disk, or a registry's HTTP API.
+//! Where images are read from: an OCI image layout on disk, or a registry's HTTP API (through
+//! the pipeline's one registry client, [`lucid_registry::Registry`]: TLS, Basic or token auth,
+//! credentials from the Docker config, as a push uses them).
 //!
 //! Both hand out raw bytes by digest, and every byte is checked against its sha256 digest here,
 //! so the inspection never relies on what the builder claims.
 
 use anyhow::{bail, Context, Result};
+pub use lucid_registry::sha256_digest;
+use lucid_registry::Registry;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -54,16 +57,6 @@ pub struct ManifestDoc {
     pub layers: Vec<Descriptor>,
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
-}
-
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    let hash = Sha256::digest(bytes);
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in hash {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
 }
 
 fn verify(digest: &str, bytes: Vec<u8>, from: &str) -> Result<Vec<u8>> {
@@ -170,108 +163,46 @@ impl ImageSource for OciLayout {
     }
 }
 
-/// A registry's HTTP API (distribution v2), plain HTTP: the pipeline's local registries.
-pub struct Registry {
-    pub host: String,
-    agent: ureq::Agent,
-}
-
-impl Registry {
-    pub fn new(host: &str) -> Registry {
-        let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(std::time::Duration::from_secs(120)))
-            .http_status_as_error(false)
-            .build()
-            .into();
-        Registry {
-            host: host.trim_end_matches('/').to_string(),
-            agent,
-        }
-    }
-
-    fn base(&self) -> String {
-        if self.host.starts_with("http://") || self.host.starts_with("https://") {
-            self.host.clone()
-        } else {
-            format!("http://{}", self.host)
-        }
-    }
-
-    fn get(&self, url: &str, accept: &str) -> Result<(Vec<u8>, Option<String>)> {
-        let mut resp = self
-            .agent
-            .get(url)
-            .header("Accept", accept)
-            .call()
-            .with_context(|| format!("GET {url}"))?;
-        let status = resp.status().as_u16();
-        if status != 200 {
-            bail!("GET {url}: HTTP {status}");
-        }
-        let digest = resp
-            .headers()
-            .get("Docker-Content-Digest")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(2 << 30)
-            .read_to_vec()
-            .with_context(|| format!("GET {url}"))?;
-        Ok((body, digest))
-    }
-
-    fn accept_manifests() -> String {
-        INDEX_MEDIA_TYPES
-            .iter()
-            .chain(MANIFEST_MEDIA_TYPES.iter())
-            .copied()
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
+/// A registry's HTTP API (distribution v2).
 impl ImageSource for Registry {
     fn describe(&self) -> String {
         format!("registry:{}", self.host)
     }
 
     fn tags(&self, repository: &str) -> Result<Vec<String>> {
-        #[derive(Deserialize)]
-        struct Tags {
-            #[serde(default)]
-            tags: Option<Vec<String>>,
-        }
-        let url = format!("{}/v2/{repository}/tags/list", self.base());
-        let (body, _) = self.get(&url, "application/json")?;
-        let tags: Tags =
-            serde_json::from_slice(&body).with_context(|| format!("GET {url}: invalid JSON"))?;
-        Ok(tags.tags.unwrap_or_default())
+        Registry::tags(self, repository)
     }
 
     fn resolve(&self, repository: &str, tag: &str) -> Result<String> {
-        let url = format!("{}/v2/{repository}/manifests/{tag}", self.base());
-        let (body, header) = self.get(&url, &Registry::accept_manifests())?;
+        let manifest = self.get_manifest(repository, tag)?;
         // Trust the bytes, not the header: the digest is recomputed and compared.
-        let digest = sha256_digest(&body);
-        if let Some(h) = header {
+        let digest = sha256_digest(&manifest.bytes);
+        if let Some(h) = manifest.digest_header {
             if h != digest {
-                bail!("GET {url}: Docker-Content-Digest {h} but the body hashes to {digest}");
+                bail!(
+                    "registry {}: {repository}:{tag}: Docker-Content-Digest {h} but the body hashes to {digest}",
+                    self.host
+                );
             }
         }
         Ok(digest)
     }
 
     fn manifest(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
-        let url = format!("{}/v2/{repository}/manifests/{digest}", self.base());
-        let (body, _) = self.get(&url, &Registry::accept_manifests())?;
-        verify(digest, body, &url)
+        let bytes = self.get_manifest(repository, digest)?.bytes;
+        verify(
+            digest,
+            bytes,
+            &format!("{}/{repository}@{digest}", self.host),
+        )
     }
 
     fn blob(&self, repository: &str, digest: &str) -> Result<Vec<u8>> {
-        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base());
-        let (body, _) = self.get(&url, "*/*")?;
-        verify(digest, body, &url)
+        let bytes = self.get_blob(repository, digest)?;
+        verify(
+            digest,
+            bytes,
+            &format!("{}/{repository} blob {digest}", self.host),
+        )
     }
 }

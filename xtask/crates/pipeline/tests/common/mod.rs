@@ -3,7 +3,7 @@
 //! rewrites compose/ and images/ of the workspace it runs in, so the tests never release the
 //! real one).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use base64::Engine as _;
 use std::collections::BTreeMap;
