@@ -13,6 +13,7 @@
 mod common;
 
 use common::*;
+use lucid_image::testing::{TestCa, TokenServer};
 use lucid_pipeline::images::Engine;
 use lucid_pipeline::publish::BlobAction;
 use lucid_pipeline::release::{ReleaseOptions, ReleasePlan};
@@ -744,4 +745,88 @@ fn refuses_another_version_and_a_dirty_work_tree_before_building() {
         !copy.dir.join("target/lucid/oci").exists(),
         "nothing may be built"
     );
+}
+
+/// Docker Hub's way: a Bearer token from a token server, for the scopes asked, over TLS with a
+/// private CA (Docker's `certs.d`), credentials from a Docker config. The V1 release pushes
+/// every image to a fresh registry, validates through the same client and moves the tags.
+#[test]
+fn releases_through_token_auth_over_tls_as_to_docker_hub() {
+    let _serial = serial();
+    let f = fixture();
+    let dir = f.dir.join("token-tls");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let creds = ("releaser", "release-pass-9");
+    let ca = TestCa::new(&dir.join("ca"), "lucid test CA");
+    let tokens = TokenServer::start(&ca, creds.0, creds.1);
+    let registry = TestRegistry::start_secure(&dir.join("registry"), &ca, &tokens);
+    let host = registry.host();
+    let certs_d = ca.certs_d(&host);
+    let config = docker_config(&dir.join("docker"), &host, Some(creds));
+    f.copy.reset(&f.unreleased);
+
+    let out = f.copy.release_trusting(
+        &["--registry", &host, "--version", &f.v1],
+        &config,
+        &certs_d,
+    );
+    assert!(out.success(), "{}", out.stderr);
+    // The plan says how the registry was reached.
+    assert!(
+        out.stdout.contains("auth: Bearer token from"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("TLS, certificate verified against"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("27 moving tags moved"),
+        "{}",
+        out.stdout
+    );
+    // Tokens were asked for exactly this repository.
+    let scopes: BTreeSet<String> = tokens.issued().into_iter().flat_map(|t| t.scopes).collect();
+    assert!(!scopes.is_empty());
+    for scope in &scopes {
+        assert!(
+            scope.starts_with(&format!("repository:{REPOSITORY}:")),
+            "{scope}"
+        );
+    }
+    // Read back through the client: every moving tag at its versioned image.
+    let client = lucid_image::Registry::configured(
+        &host,
+        lucid_image::registry::Config {
+            credentials: lucid_image::registry::credentials_in(&config, &host).unwrap(),
+            certs_d: certs_d.clone(),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    for service in &f.services {
+        let versioned = client
+            .manifest_digest(REPOSITORY, &format!("{service}-{}", f.v1))
+            .unwrap();
+        assert!(versioned.is_some(), "{service}-{} missing", f.v1);
+        assert_eq!(
+            client.manifest_digest(REPOSITORY, service).unwrap(),
+            versioned
+        );
+    }
+
+    // Without the CA, the preflight stops with the reason and nothing is pushed.
+    let untrusting = dir.join("empty-certs.d");
+    std::fs::create_dir_all(&untrusting).unwrap();
+    f.copy.reset(&f.unreleased);
+    let out = f.copy.release_trusting(
+        &["--registry", &host, "--version", &f.v1],
+        &config,
+        &untrusting,
+    );
+    assert!(!out.success());
+    assert!(stderr(&out).contains("not trusted"), "{}", stderr(&out));
 }

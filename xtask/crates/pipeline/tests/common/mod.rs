@@ -480,9 +480,22 @@ impl WorkspaceCopy {
     /// A context on the copy: the shared target dir, `docker_config` as the Docker config
     /// directory, and the lines the pipeline reports (notes and steps) collected.
     pub fn context(&self, docker_config: &Path) -> (Context, Arc<Mutex<Vec<String>>>) {
+        self.context_trusting(
+            docker_config,
+            Path::new(lucid_image::registry::tls::DOCKER_CERTS_D),
+        )
+    }
+
+    /// [`Self::context`] trusting the registry CAs of `certs_d` (Docker's `certs.d` layout).
+    pub fn context_trusting(
+        &self,
+        docker_config: &Path,
+        certs_d: &Path,
+    ) -> (Context, Arc<Mutex<Vec<String>>>) {
         let notes = Arc::new(Mutex::new(Vec::<String>::new()));
         let sink = notes.clone();
         let ctx = Context::new(&self.dir)
+            .with_certs_d(certs_d)
             .with_cargo_target_dir(&target_dir())
             .with_docker_config(docker_config)
             .with_reporter(move |e| match e {
@@ -501,6 +514,17 @@ impl WorkspaceCopy {
     /// would print on stdout (the plan, the summary) and stderr (progress notes, the error) is
     /// kept apart the same way.
     pub fn release(&self, args: &[&str], docker_config: &Path) -> Released {
+        let certs_d = Path::new(lucid_image::registry::tls::DOCKER_CERTS_D);
+        self.release_trusting(args, docker_config, certs_d)
+    }
+
+    /// [`Self::release`] trusting the registry CAs of `certs_d`.
+    pub fn release_trusting(
+        &self,
+        args: &[&str],
+        docker_config: &Path,
+        certs_d: &Path,
+    ) -> Released {
         let mut opts = ReleaseOptions {
             registry: None,
             version: None,
@@ -524,7 +548,7 @@ impl WorkspaceCopy {
         }
         // Releases are signed only where a test gives a key.
         opts.unsigned |= opts.signing_key.is_none();
-        let (ctx, notes) = self.context(docker_config);
+        let (ctx, notes) = self.context_trusting(docker_config, certs_d);
         let mut stdout = String::new();
         let result = run_release(&ctx, &opts, &mut stdout);
         let mut stderr = notes.lock().unwrap().join("\n");
