@@ -1,23 +1,21 @@
-//! Reproducible across machines: two clean builds, in two checkouts at different paths with two
-//! different (empty) `CARGO_HOME`s, sharing nothing but the toolchain, give the same index
-//! digest per image — binaries, SBOMs, provenance and all. Three services with the widest
-//! dependency trees (the runtime's hyper/tokio, the crypto and chunking crates, SOCKS), both
-//! platforms: what makes a build differ (paths, CARGO_HOME, times, the embedded crate list) is
-//! the pipeline's, the same for every service; two cold builds of all 27 would cost the CI
-//! ~30 minutes more for no other path covered.
+//! Reproducible across machines: two clean builds of all 27 images, in two checkouts at
+//! different paths with two different (empty) `CARGO_HOME`s, sharing nothing but the toolchain,
+//! give the same index digest per image — binaries, SBOMs, provenance and all. The Pi's platform
+//! only (linux/arm64): what could make builds differ (paths, CARGO_HOME, times, the embedded
+//! crate list) is the same for both targets, and two cold builds of both would add ~25 minutes
+//! to CI for no other path covered. The one test of its kind, run once.
 
 mod common;
 
 use common::WorkspaceCopy;
+use lucid_catalog::Platform;
 use lucid_pipeline::compile::Builder;
 use lucid_pipeline::images::{Binaries, Engine, ImagePlan, ImageRequest};
 use lucid_pipeline::Context;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-const SERVICES: [&str; 3] = ["api-gateway", "session-encryptor", "tor-proxy"];
-
-/// A clean build of the `SERVICES` images of the copy at `dir` with `cargo_home`; service → index digest.
+/// A clean build of every arm64 image of the copy at `dir` with `cargo_home`; service → index digest.
 fn clean_build(dir: &Path, cargo_home: &Path) -> BTreeMap<String, String> {
     let copy = WorkspaceCopy::create(dir);
     // Read by every cargo the pipeline starts (this test binary runs nothing else at once).
@@ -25,7 +23,7 @@ fn clean_build(dir: &Path, cargo_home: &Path) -> BTreeMap<String, String> {
     let ctx = Context::new(&copy.dir).with_cargo_target_dir(&copy.dir.join("target"));
     let ws = ctx.workspace().unwrap();
     let request = ImageRequest {
-        services: SERVICES.iter().map(|s| s.to_string()).collect(),
+        platforms: Some(vec![Platform::LinuxArm64]),
         binaries: Binaries::Compile(Builder::Cargo),
         ..ImageRequest::all(Engine::Oci)
     };
@@ -40,7 +38,7 @@ fn clean_build(dir: &Path, cargo_home: &Path) -> BTreeMap<String, String> {
 }
 
 #[test]
-fn two_checkouts_with_two_cargo_homes_build_the_same_images() {
+fn two_checkouts_with_two_cargo_homes_build_the_same_27_images() {
     let tmp = tempfile::tempdir().unwrap();
     let first = clean_build(&tmp.path().join("a/lucid"), &tmp.path().join("cargo-a"));
     let second = clean_build(
@@ -48,9 +46,6 @@ fn two_checkouts_with_two_cargo_homes_build_the_same_images() {
         &tmp.path().join("another-cargo-home"),
     );
     std::env::remove_var("CARGO_HOME");
-    assert_eq!(
-        first.keys().map(String::as_str).collect::<Vec<_>>(),
-        SERVICES
-    );
+    assert_eq!(first.len(), 27);
     assert_eq!(first, second);
 }
