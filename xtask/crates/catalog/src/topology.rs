@@ -13,6 +13,11 @@ use std::collections::BTreeSet;
 /// Directory of the generated compose files, relative to the workspace root.
 pub const COMPOSE_DIR: &str = "compose";
 
+/// The Docker Swarm stack file under `compose/`: the whole stack for `docker stack deploy`.
+pub const STACK_FILE: &str = "lucid-stack.yaml";
+/// The Kubernetes manifests, relative to the workspace root.
+pub const KUBERNETES_DIR: &str = "deploy/kubernetes";
+
 pub const FULL: &str = "docker-compose.yaml";
 pub const DEV: &str = "lucid-dev.yaml";
 

@@ -28,8 +28,8 @@ use lucid_catalog::{parse_duration_secs, Workspace, MONGODB};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The stack file's name under `compose/`.
-pub const FILE: &str = "lucid-stack.yaml";
+/// The stack file's name under `compose/` (the topology's: the validator checks it too).
+pub const FILE: &str = lucid_catalog::topology::STACK_FILE;
 
 /// Compose file format of the stack: `docker stack deploy` (Docker 20.10) needs a 3.x version.
 const FORMAT_VERSION: &str = "3.8";

@@ -107,9 +107,14 @@ fn pinned(manifest: &ImageManifest, service: &str) -> String {
 
 /// Makes the copy's `/health` answer 503: a build whose health check fails.
 fn break_health(copy: &WorkspaceCopy) {
-    let path = copy.dir.join("services/runtime/src/server.rs");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let anchor = "fn dispatch(&self, req: &Request) -> Response {";
+    let path = copy.dir.join("services/runtime/src/server/builtin.rs");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (where the runtime answers /health)",
+            path.display()
+        )
+    });
+    let anchor = "pub fn health(id: &Identity, stats: &Stats) -> Response {";
     assert!(
         text.contains(anchor),
         "{}: no {anchor:?} to patch",
@@ -117,7 +122,7 @@ fn break_health(copy: &WorkspaceCopy) {
     );
     let broken = text.replacen(
         anchor,
-        &format!("{anchor}\n        if req.path == \"/health\" {{ return Response::error(503, \"broken on purpose\"); }}"),
+        &format!("{anchor}\n    return Response::error(503, \"broken on purpose\");"),
         1,
     );
     std::fs::write(&path, broken).unwrap();

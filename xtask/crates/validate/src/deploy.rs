@@ -2,7 +2,7 @@
 //! networks by their Docker identity and fixed IPs, `depends_on` targets, and the memory/CPU
 //! sums against the device profile.
 
-use crate::compose::model::{finding, Model, Network, Published};
+use crate::compose::model::{finding, Model, Network, Published, Service};
 use crate::report::{Check, DeploymentReport, DeviceProfile, Finding};
 use lucid_catalog::units::{cidr_contains, parse_cidr};
 use std::collections::BTreeMap;
@@ -231,11 +231,24 @@ struct Sums {
 impl Sums {
     fn of(model: &Model) -> Sums {
         let services = &model.services;
+        // Every replica of a service reserves and may use its own share.
+        let bytes = |f: fn(&Service) -> Option<u64>| -> u64 {
+            services
+                .iter()
+                .filter_map(|s| f(s).map(|b| b * u64::from(s.replicas)))
+                .sum()
+        };
+        let cpus = |f: fn(&Service) -> Option<f64>| -> f64 {
+            services
+                .iter()
+                .filter_map(|s| f(s).map(|c| c * f64::from(s.replicas)))
+                .sum()
+        };
         Sums {
-            memory: services.iter().filter_map(|s| s.memory_limit).sum(),
-            memory_reservation: services.iter().filter_map(|s| s.memory_reservation).sum(),
-            cpus: services.iter().filter_map(|s| s.cpus).sum(),
-            cpu_reservation: services.iter().filter_map(|s| s.cpu_reservation).sum(),
+            memory: bytes(|s| s.memory_limit),
+            memory_reservation: bytes(|s| s.memory_reservation),
+            cpus: cpus(|s| s.cpus),
+            cpu_reservation: cpus(|s| s.cpu_reservation),
         }
     }
 

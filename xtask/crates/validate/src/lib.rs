@@ -54,6 +54,7 @@
 //! the kebab-case names of [`report::Check`].
 
 use anyhow::{Context, Result};
+pub mod cluster;
 pub mod compose;
 pub mod deploy;
 pub mod elf;
@@ -327,8 +328,14 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         external: vec![settings.mongodb.image.clone()],
     };
     let (files, groups) = compose_files(ws, opts);
-    let (compose_files, deployments) =
+    let (mut compose_files, deployments) =
         check_compose(&files, &groups, &ws.root, &opts.read, &images, &device);
+    // The cluster files are the generated ones' companions: checked when the generated files are.
+    let clusters = if opts.compose.is_empty() {
+        check_clusters(ws, &opts.read, &images, &device, &mut compose_files)
+    } else {
+        Vec::new()
+    };
     let live = opts.live.then(|| {
         // The generated stack runs from docker-compose.yaml alone; given files run together.
         let run_files = if opts.compose.is_empty() {
@@ -360,6 +367,7 @@ pub fn validate(ws: &Workspace, opts: &Options) -> Report {
         image_source_findings: source_findings,
         compose_files,
         deployments,
+        clusters,
         live,
         supply_chain: None,
         summary: Summary::default(),
@@ -431,6 +439,45 @@ pub fn check_compose(
         deployments.push(report);
     }
     (reports, deployments)
+}
+
+/// The Swarm stack file (read and checked as a compose file of its own, its images and health
+/// checks like every compose file's; its report joins `compose_files`) and the Kubernetes
+/// manifests, each against the device profile per node.
+fn check_clusters(
+    ws: &Workspace,
+    read: &compose::ReadOptions,
+    images: &compose::Images,
+    device: &DeviceProfile,
+    compose_files: &mut Vec<ComposeFileReport>,
+) -> Vec<report::ClusterReport> {
+    let stack = ws
+        .root
+        .join(topology::COMPOSE_DIR)
+        .join(topology::STACK_FILE);
+    let shown = display(&ws.root, &stack);
+    let swarm = match compose::Project::read(std::slice::from_ref(&stack), &ws.root, read) {
+        Ok(project) => {
+            let doc = &project.docs[0];
+            let mut file_report = doc.report(images);
+            for f in compose::service_findings(&doc.model, images) {
+                if !file_report.findings.contains(&f) {
+                    file_report.findings.push(f);
+                }
+            }
+            compose_files.push(file_report);
+            cluster::swarm(&shown, &doc.model, device)
+        }
+        Err(e) => report::ClusterReport {
+            kind: cluster::SWARM.into(),
+            files: vec![shown.clone()],
+            findings: vec![Finding::error(Check::ClusterFile, e).file(shown)],
+            ..Default::default()
+        },
+    };
+    let k8s = ws.root.join(topology::KUBERNETES_DIR);
+    let kubernetes = cluster::kubernetes(&k8s, topology::KUBERNETES_DIR, images, device);
+    vec![swarm, kubernetes]
 }
 
 /// Writes `VALIDATION_REPORT.md` and `validation-report.json` into `dir`.

@@ -160,6 +160,7 @@ pub fn render(r: &Report) -> String {
     compose_files(&mut o, r);
     security(&mut o, r);
     deployments(&mut o, r);
+    clusters(&mut o, r);
     live(&mut o, r);
     supply_chain(&mut o, r);
     summary(&mut o, r);
@@ -411,6 +412,51 @@ fn deployments(o: &mut Md, r: &Report) {
         ));
     }
     let findings: Vec<&Finding> = r.deployments.iter().flat_map(|d| &d.findings).collect();
+    o.findings(&findings);
+    o.blank();
+}
+
+fn clusters(o: &mut Md, r: &Report) {
+    if r.clusters.is_empty() {
+        return;
+    }
+    o.section("CLUSTER DEPLOYMENTS");
+    o.para(format!(
+        "Generated from the same catalog: the Swarm stack file (its services are also in the compose section above) and the Kubernetes manifests. Every replica's reservation counts against one node of {} ({} and {} CPUs left to containers); a replica runs on one node, so none may be larger than a node.",
+        r.device.name,
+        gib(r.device.budget_memory_bytes),
+        round(r.device.budget_cpus)
+    ));
+    o.table(&[
+        "Deployment",
+        "Files",
+        "Workloads",
+        "Replicas",
+        "Memory reserved",
+        "CPU reserved",
+        "Memory limits",
+        "Nodes needed",
+        "Status",
+    ]);
+    for c in &r.clusters {
+        let files = match c.files.as_slice() {
+            [one] => format!("`{one}`"),
+            many => format!("{} files", many.len()),
+        };
+        o.line(format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.kind,
+            files,
+            c.workloads,
+            c.replicas,
+            gib(c.memory_reservation_bytes),
+            round(c.cpu_reservation),
+            gib(c.memory_limit_bytes),
+            c.nodes_needed,
+            mark(errors(&c.findings) == 0)
+        ));
+    }
+    let findings: Vec<&Finding> = r.clusters.iter().flat_map(|c| &c.findings).collect();
     o.findings(&findings);
     o.blank();
 }

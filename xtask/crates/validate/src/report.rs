@@ -69,6 +69,9 @@ pub enum Check {
     Live,
     /// Signature, SBOM, provenance or embedded crate list (`cargo xtask verify`'s checks).
     SupplyChain,
+    /// A cluster deployment file (Swarm stack, Kubernetes manifest): unreadable, or a workload
+    /// field it needs missing or malformed.
+    ClusterFile,
 }
 
 impl Check {
@@ -222,6 +225,9 @@ pub struct Report {
     pub image_source_findings: Vec<Finding>,
     pub compose_files: Vec<ComposeFileReport>,
     pub deployments: Vec<DeploymentReport>,
+    /// The Swarm stack file and the Kubernetes manifests against the device profile per node.
+    #[serde(default)]
+    pub clusters: Vec<ClusterReport>,
     /// Present only with `--live`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveReport>,
@@ -384,6 +390,26 @@ pub struct NetworkReport {
     pub external: bool,
 }
 
+/// A cluster deployment (the Swarm stack file, the Kubernetes manifests): every replica's
+/// reservation against one node of the device profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ClusterReport {
+    /// `Docker Swarm stack` or `Kubernetes`.
+    pub kind: String,
+    pub files: Vec<String>,
+    /// Services (Swarm) or Deployments and StatefulSets (Kubernetes).
+    pub workloads: usize,
+    /// Replicas of all workloads together.
+    pub replicas: u32,
+    pub memory_reservation_bytes: u64,
+    pub cpu_reservation: f64,
+    pub memory_limit_bytes: u64,
+    /// Nodes of the device profile the reservations need at least (a replica runs on one node).
+    pub nodes_needed: u32,
+    pub findings: Vec<Finding>,
+}
+
 /// Files deployed together, and what was checked across them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(deny_unknown_fields)]
@@ -485,6 +511,9 @@ impl Report {
         }
         for d in &self.deployments {
             out.extend(&d.findings);
+        }
+        for c in &self.clusters {
+            out.extend(&c.findings);
         }
         if let Some(l) = &self.live {
             out.extend(&l.findings);

@@ -176,13 +176,38 @@ fn committed_schema_file_is_fresh() {
 }
 
 #[test]
-fn generated_compose_files_pass_in_their_four_deployments() {
+fn generated_compose_and_cluster_files_pass_in_their_deployments() {
     let ws = workspace();
     let r = run("report-generated", &specs(&ws), Vec::new());
     let errors: Vec<String> = r.findings().iter().map(|f| f.to_string()).collect();
     assert!(r.passed(), "{errors:#?}");
-    assert_eq!(r.summary.compose_files, 4);
+    // Four compose files in four deployments, and the Swarm stack file read as a fifth.
+    assert_eq!(r.summary.compose_files, 5);
     assert_eq!(r.summary.deployments, 4);
+    assert_eq!(r.compose_files[4].path, "compose/lucid-stack.yaml");
+    // The Swarm stack and the Kubernetes manifests: every service and MongoDB, every replica
+    // the catalog asks for, on one Pi.
+    let replicas: u32 = ws.services.iter().map(|s| s.replicas).sum::<u32>() + 1;
+    assert_eq!(r.clusters.len(), 2);
+    for c in &r.clusters {
+        assert_eq!(
+            (c.workloads, c.replicas),
+            (ws.services.len() + 1, replicas),
+            "{c:?}"
+        );
+        assert_eq!(c.nodes_needed, 1, "{c:?}");
+        assert!(
+            c.memory_reservation_bytes > 0 && c.cpu_reservation > 0.0,
+            "{c:?}"
+        );
+    }
+    assert_eq!(r.clusters[0].files, ["compose/lucid-stack.yaml"]);
+    // A file per service and MongoDB, the namespace, the default-deny policy.
+    assert_eq!(r.clusters[1].files.len(), ws.services.len() + 3);
+    assert_eq!(
+        r.clusters[0].memory_reservation_bytes, r.clusters[1].memory_reservation_bytes,
+        "the stack file and the manifests reserve the same"
+    );
     // The whole stack: every Lucid service and MongoDB, counted from the file.
     assert_eq!(r.compose_files[0].service_count, ws.services.len() + 1);
 }

@@ -28,8 +28,8 @@ use lucid_catalog::{Service, Workspace};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 
-/// Directory of the manifests, relative to the workspace root.
-pub const DIR: &str = "deploy/kubernetes";
+/// Directory of the manifests, relative to the workspace root (the topology's).
+pub const DIR: &str = lucid_catalog::topology::KUBERNETES_DIR;
 
 /// The namespace every object lives in.
 pub const NAMESPACE: &str = "lucid";

@@ -3,9 +3,9 @@
 //! They read the [`Model`](super::model::Model); every finding points where the value is written.
 
 use super::keys::{SERVICE_KEYS, TOP_LEVEL_KEYS};
-use super::model::{finding, Service};
+use super::model::{finding, Located, Service};
 use super::read::{section, FileTree};
-use super::yaml::{Node, Value};
+use super::yaml::{Node, Origin, Value};
 use super::Images;
 use crate::image::InspectedImage;
 use crate::report::{Check, Finding, Severity};
@@ -263,25 +263,37 @@ pub struct Resolution<'a> {
 
 /// Resolves the image to a built one, an expected external one, or a finding.
 pub fn resolve_image<'a>(s: &Service, images: &'a Images) -> Resolution<'a> {
-    let name = &s.name;
-    let key = format!("services.{name}.image");
+    let key = format!("services.{}.image", s.name);
+    resolve_reference(&s.name, s.image.as_ref(), &s.origin, &key, images)
+}
+
+/// [`resolve_image`] for any file that names images (a Kubernetes manifest): the image
+/// `image` of the workload `name`, written under `key`; `origin` locates a missing one.
+pub fn resolve_reference<'a>(
+    name: &str,
+    image: Option<&Located<String>>,
+    origin: &Origin,
+    key: &str,
+    images: &'a Images,
+) -> Resolution<'a> {
     let fail = |text: &str, f: Finding| Resolution {
         text: text.into(),
         built: None,
         finding: Some(f),
     };
-    let Some(image) = &s.image else {
+    let Some(image) = image else {
+        let parent = key.rsplit_once('.').map_or(key, |(p, _)| p);
         return fail(
             "no image",
             finding(
                 Check::ImageReference,
-                &format!("services.{name}"),
-                &s.origin,
+                parent,
+                origin,
                 "no image (the pipeline deploys built images, never builds in compose)",
             ),
         );
     };
-    let at = |m: String| finding(Check::ImageReference, &key, &image.origin, m);
+    let at = |m: String| finding(Check::ImageReference, key, &image.origin, m);
     let r = match ImageRef::parse(&image.value) {
         Ok(r) => r,
         Err(e) => return fail("invalid reference", at(format!("{e:#}"))),

@@ -119,6 +119,8 @@ pub struct Service {
     /// A CPU reservation, or the CPU weight `cpu_shares` / 1024 when none is written.
     pub cpu_reservation: Option<f64>,
     pub cpu_shares: Option<u64>,
+    /// `deploy.replicas` (1 when not given): the budget counts every replica.
+    pub replicas: u32,
     pub platform: Option<Located<String>>,
     pub user: Option<Located<String>>,
     pub secrets: Vec<SecretRef>,
@@ -328,6 +330,7 @@ impl Service {
             cpus: None,
             cpu_reservation: None,
             cpu_shares: None,
+            replicas: 1,
             platform: located("platform"),
             user: located("user"),
             secrets: service_secrets(v),
@@ -671,5 +674,16 @@ fn resources(s: &mut Service, v: &Node, findings: &mut Vec<Finding>) {
     // The generator therefore expresses it as `cpu_shares` (1024 = one CPU's weight).
     if s.cpu_reservation.is_none() {
         s.cpu_reservation = s.cpu_shares.map(|c| c as f64 / 1024.0);
+    }
+    if let Some(e) = v.get("deploy").and_then(|d| d.entry("replicas")) {
+        match e.value.str().map(str::parse::<u32>) {
+            Some(Ok(n)) => s.replicas = n,
+            _ => findings.push(finding(
+                Check::Resources,
+                &format!("services.{name}.deploy.replicas"),
+                &e.origin(),
+                "is not a whole number of replicas",
+            )),
+        }
     }
 }

@@ -249,6 +249,31 @@ pub fn parse(file: &Rc<str>, text: &str) -> Result<Option<Node>, YamlError> {
     }
 }
 
+/// Every document of `text` (a Kubernetes manifest file holds several), empty ones left out.
+pub fn parse_all(file: &Rc<str>, text: &str) -> Result<Vec<Node>, YamlError> {
+    let mut b = Builder {
+        parser: Parser::new_from_str(text),
+        file: file.clone(),
+        anchors: HashMap::new(),
+    };
+    let mut docs = Vec::new();
+    loop {
+        let (event, span) = b.next()?;
+        match event {
+            Event::StreamEnd => return Ok(docs),
+            Event::StreamStart | Event::DocumentStart(_) | Event::DocumentEnd | Event::Nothing => {
+                continue
+            }
+            event => {
+                let node = b.node(event, span)?;
+                if !node.is_null() {
+                    docs.push(node);
+                }
+            }
+        }
+    }
+}
+
 struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     file: Rc<str>,
