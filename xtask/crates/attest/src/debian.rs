@@ -39,8 +39,7 @@ impl DebPackage {
 pub fn packages(lock: &Lock, deb_cache: &Path) -> Result<Vec<DebPackage>> {
     let mut out = Vec::new();
     for p in &lock.packages {
-        let bytes = deb::fetch(p, deb_cache)?;
-        let copyright = copyright_file(&bytes, &p.name)
+        let copyright = cached_copyright(p, deb_cache)
             .with_context(|| format!("{} {}: copyright file", p.name, p.version))?;
         let (license, extracted) = match copyright.as_deref().and_then(license_of) {
             Some((expr, extracted)) => (Some(expr), extracted),
@@ -57,6 +56,32 @@ pub fn packages(lock: &Lock, deb_cache: &Path) -> Result<Vec<DebPackage>> {
         });
     }
     Ok(out)
+}
+
+/// The copyright file of the package, kept beside the `.deb` under its sha256: reading it means
+/// decompressing the package's data archive (tzdata's is 400 KiB of xz), once per package
+/// rather than once per build.
+fn cached_copyright(p: &deb::Package, deb_cache: &Path) -> Result<Option<String>> {
+    let cached = deb_cache.join(format!("{}.copyright.json", p.sha256));
+    if let Some(text) = std::fs::read(&cached)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Option<String>>(&b).ok())
+    {
+        return Ok(text);
+    }
+    let bytes = deb::fetch(p, deb_cache)?;
+    let copyright = copyright_file(&bytes, &p.name)?;
+    // A cache: a failed write only means reading the package again next time.
+    let json = serde_json::to_vec(&copyright)?;
+    let tmp = deb_cache.join(format!(
+        ".{}.copyright.tmp-{}",
+        p.sha256,
+        std::process::id()
+    ));
+    if std::fs::write(&tmp, json).is_ok() {
+        let _ = std::fs::rename(&tmp, &cached);
+    }
+    Ok(copyright)
 }
 
 /// `usr/share/doc/<name>/copyright` of a `.deb`, if it has one.
