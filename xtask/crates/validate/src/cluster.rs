@@ -179,65 +179,101 @@ fn workload(doc: &Node, images: &Images, findings: &mut Vec<Finding>) -> Option<
     };
     for (i, c) in containers.iter().enumerate() {
         let key = format!("{kind}/{name}.spec.template.spec.containers[{i}]");
-        let image = c.entry("image").and_then(|e| {
+        let mut check = ContainerCheck {
+            workload: &name,
+            key: &key,
+            container: c,
+            findings: &mut *findings,
+        };
+        check.image(images);
+        check.probes();
+        w.memory_reservation += check.quantity("requests", "memory", memory_quantity) as u64;
+        w.cpu_reservation += check.quantity("requests", "cpu", cpu_quantity);
+        w.memory_limit += check.quantity("limits", "memory", memory_quantity) as u64;
+    }
+    Some(w)
+}
+
+/// One container of a workload: what it must carry, each lack a finding under its key.
+struct ContainerCheck<'a> {
+    workload: &'a str,
+    /// `Deployment/<name>.spec.template.spec.containers[<i>]`.
+    key: &'a str,
+    container: &'a Node,
+    findings: &'a mut Vec<Finding>,
+}
+
+impl ContainerCheck<'_> {
+    fn push(
+        &mut self,
+        check: Check,
+        field: &str,
+        origin: &Origin,
+        message: impl std::fmt::Display,
+    ) {
+        let key = format!("{}.{field}", self.key);
+        self.findings
+            .push(finding(check, &key, origin, message).service(self.workload));
+    }
+
+    /// A built image, or the pinned external one (as for compose files).
+    fn image(&mut self, images: &Images) {
+        let image = self.container.entry("image").and_then(|e| {
             Some(Located {
                 value: e.value.str()?.to_string(),
                 origin: e.origin(),
             })
         });
-        let resolved = resolve_reference(
-            &name,
-            image.as_ref(),
-            &c.origin(),
-            &format!("{key}.image"),
-            images,
-        );
-        findings.extend(resolved.finding.map(|f| f.service(name.clone())));
+        let key = format!("{}.image", self.key);
+        let origin = self.container.origin();
+        let resolved = resolve_reference(self.workload, image.as_ref(), &origin, &key, images);
+        let workload = self.workload;
+        self.findings
+            .extend(resolved.finding.map(|f| f.service(workload)));
+    }
+
+    fn probes(&mut self) {
         for probe in ["livenessProbe", "readinessProbe"] {
-            if c.get(probe).is_none() {
-                findings.push(
-                    finding(
-                        Check::Healthcheck,
-                        &format!("{key}.{probe}"),
-                        &c.origin(),
-                        "missing: Kubernetes would not notice a hung or unready container",
-                    )
-                    .service(name.clone()),
+            if self.container.get(probe).is_none() {
+                let origin = self.container.origin();
+                self.push(
+                    Check::Healthcheck,
+                    probe,
+                    &origin,
+                    "missing: Kubernetes would not notice a hung or unready container",
                 );
             }
         }
-        let resources = c.get("resources");
-        let quantity = |section: &str, field: &str| {
-            resources
-                .and_then(|r| r.get(section))
-                .and_then(|s| s.entry(field))
-        };
-        let mut read = |section: &str, field: &str, parse: fn(&str) -> Option<f64>| -> f64 {
-            let field_key = format!("{key}.resources.{section}.{field}");
-            match quantity(section, field) {
-                None => {
-                    findings.push(at(&field_key, &c.origin(), "missing".into()));
-                    0.0
-                }
-                Some(e) => match e.value.str().and_then(parse) {
-                    Some(v) => v,
-                    None => {
-                        let written = e.value.str().unwrap_or("?");
-                        findings.push(at(
-                            &field_key,
-                            &e.origin(),
-                            format!("{written:?} is not a Kubernetes quantity"),
-                        ));
-                        0.0
-                    }
-                },
-            }
-        };
-        w.memory_reservation += read("requests", "memory", memory_quantity) as u64;
-        w.cpu_reservation += read("requests", "cpu", cpu_quantity);
-        w.memory_limit += read("limits", "memory", memory_quantity) as u64;
     }
-    Some(w)
+
+    /// `resources.<section>.<field>` parsed with `parse`; 0 (and a finding) when missing or
+    /// malformed.
+    fn quantity(&mut self, section: &str, field: &str, parse: fn(&str) -> Option<f64>) -> f64 {
+        let at = format!("resources.{section}.{field}");
+        let entry = self
+            .container
+            .get("resources")
+            .and_then(|r| r.get(section))
+            .and_then(|s| s.entry(field));
+        let Some(e) = entry else {
+            let origin = self.container.origin();
+            self.push(Check::ClusterFile, &at, &origin, "missing");
+            return 0.0;
+        };
+        match e.value.str().and_then(parse) {
+            Some(v) => v,
+            None => {
+                let written = e.value.str().unwrap_or("?").to_string();
+                self.push(
+                    Check::ClusterFile,
+                    &at,
+                    &e.origin(),
+                    format!("{written:?} is not a Kubernetes quantity"),
+                );
+                0.0
+            }
+        }
+    }
 }
 
 /// Bytes of a Kubernetes memory quantity: `16Mi`, `1Gi`, `500M`, `1024`.
