@@ -493,9 +493,10 @@ fn the_dry_run_prints_the_plan_the_release_executes() {
     }
 }
 
-// The fault counts blob uploads. Each V1 image uploads 4 blobs (config and service layer of
-// each platform; its base layer is in the registry since V0), so the counts below stop the
-// push inside an image, with a few of its blobs landed and earlier images complete.
+// The fault counts blob uploads. Each V1 image uploads 10 blobs (per platform: config and
+// service layer, and the attestation manifest's config, SBOM and provenance; its base layer is
+// in the registry since V0), so the counts below (25) stop the push inside the third image,
+// with a few of its blobs landed and two images complete.
 
 #[test]
 fn registry_stopped_mid_push_leaves_the_moving_tags_and_a_rerun_resumes() {
@@ -534,7 +535,7 @@ fn registry_stopped_mid_push_leaves_the_moving_tags_and_a_rerun_resumes() {
 fn a_5xx_on_one_blob_leaves_the_moving_tags_and_a_rerun_resumes() {
     let _serial = serial();
     let f = fixture();
-    let s = scenario(f, "blob-500", Fault::FailBlob(10), None);
+    let s = scenario(f, "blob-500", Fault::FailBlob(25), None);
     let docker = docker_config(&s.dir.join("docker"), &s.proxy.host(), None);
 
     let out = f.copy.release(
@@ -548,7 +549,7 @@ fn a_5xx_on_one_blob_leaves_the_moving_tags_and_a_rerun_resumes() {
         "the client retries a 5xx before giving up"
     );
     let landed_before = landed(&log);
-    assert_eq!(landed_before.len(), 9, "the 10th blob fails");
+    assert_eq!(landed_before.len(), 24, "the 25th blob fails");
     assert_failed_before_the_moving_tags(f, &s, &out, "HTTP 500 after", None);
     assert!(stderr(&out).contains("injected fault: storage unavailable"));
 
@@ -587,12 +588,12 @@ fn an_auth_failure_leaves_the_moving_tags_and_a_rerun_resumes() {
 
     // Credentials revoked mid-push.
     let right = docker_config(&s.dir.join("docker-right"), &proxy, Some(good));
-    s.proxy.set_fault(Fault::RevokeAfterBlobs(10));
+    s.proxy.set_fault(Fault::RevokeAfterBlobs(25));
     let out = f
         .copy
         .release(&["--registry", &proxy, "--version", &f.v1], &right);
     let landed_before = landed(&s.proxy.log());
-    assert_eq!(landed_before.len(), 10, "the fault must hit mid-push");
+    assert_eq!(landed_before.len(), 25, "the fault must hit mid-push");
     assert_failed_before_the_moving_tags(
         f,
         &s,
