@@ -17,6 +17,7 @@ use oci_spec::image::{
     Arch, Descriptor, DescriptorBuilder, Digest, MediaType, Os, PlatformBuilder,
 };
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 
@@ -62,21 +63,57 @@ pub fn statement<P: Serialize>(
     predicate_type: &str,
     predicate: P,
 ) -> Result<Attestation> {
+    statement_of_canonical(
+        subject_name,
+        digest,
+        predicate_type,
+        &canonical(&predicate)?,
+    )
+}
+
+/// [`statement`] of a predicate already in canonical bytes (made before the subject existed):
+/// the same bytes, without serialising the predicate again.
+pub fn statement_of_canonical(
+    subject_name: &str,
+    digest: &str,
+    predicate_type: &str,
+    predicate: &[u8],
+) -> Result<Attestation> {
     let hex = digest
         .strip_prefix("sha256:")
         .with_context(|| format!("subject digest {digest:?} is not sha256"))?;
-    let s = Statement {
-        statement_type: STATEMENT_TYPE.into(),
-        subject: vec![Subject {
-            name: subject_name.into(),
-            digest: BTreeMap::from([("sha256".to_string(), hex.to_string())]),
-        }],
-        predicate_type: predicate_type.into(),
+    let predicate: &RawValue = serde_json::from_slice(predicate).context("predicate")?;
+    // Fields in sorted order at every level: this is the canonical form, written directly.
+    #[derive(Serialize)]
+    struct Sorted<'a> {
+        #[serde(rename = "_type")]
+        statement_type: &'a str,
+        predicate: &'a RawValue,
+        #[serde(rename = "predicateType")]
+        predicate_type: &'a str,
+        subject: [SortedSubject<'a>; 1],
+    }
+    #[derive(Serialize)]
+    struct SortedSubject<'a> {
+        digest: SortedDigest<'a>,
+        name: &'a str,
+    }
+    #[derive(Serialize)]
+    struct SortedDigest<'a> {
+        sha256: &'a str,
+    }
+    let s = Sorted {
+        statement_type: STATEMENT_TYPE,
         predicate,
+        predicate_type,
+        subject: [SortedSubject {
+            digest: SortedDigest { sha256: hex },
+            name: subject_name,
+        }],
     };
     Ok(Attestation {
         predicate_type: predicate_type.into(),
-        bytes: canonical(&s)?,
+        bytes: serde_json::to_vec(&s).context("statement")?,
     })
 }
 
@@ -206,5 +243,26 @@ mod tests {
             "pkg:docker/pickme/lucid@tor-proxy-0.1.0?platform=linux%2Farm64"
         );
         assert_eq!(s.statement_type, STATEMENT_TYPE);
+    }
+
+    #[test]
+    fn statement_of_canonical_bytes_is_the_canonical_statement() {
+        let d = format!("sha256:{}", "cd".repeat(32));
+        let predicate = serde_json::json!({"b": [1, {"z": "é\"</", "a": null}], "a": 2.5});
+        let expected = canonical(&Statement {
+            statement_type: STATEMENT_TYPE.into(),
+            subject: vec![Subject {
+                name: "pkg:docker/x@y".into(),
+                digest: BTreeMap::from([("sha256".to_string(), "cd".repeat(32))]),
+            }],
+            predicate_type: SPDX.into(),
+            predicate: predicate.clone(),
+        })
+        .unwrap();
+        let ours = statement("pkg:docker/x@y", &d, SPDX, predicate).unwrap();
+        assert_eq!(
+            String::from_utf8(ours.bytes).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
     }
 }

@@ -238,6 +238,9 @@ pub struct Workspace {
     pub version: String,
     pub settings: Settings,
     pub services: Vec<Service>,
+    /// The root `Cargo.toml` and every workspace member's: with `Cargo.lock`, what cargo
+    /// resolves the crates of a binary from.
+    pub manifests: Vec<PathBuf>,
 }
 
 /// The name of the MongoDB service in compose files and `depends_on`.
@@ -341,12 +344,21 @@ impl Workspace {
         }
         let version = versions.into_iter().next().unwrap_or_default();
         let target_dir = metadata.target_directory.clone().into_std_path_buf();
+        let mut manifests: Vec<PathBuf> = metadata
+            .workspace_packages()
+            .iter()
+            .map(|p| p.manifest_path.clone().into_std_path_buf())
+            .collect();
+        manifests.push(root.join("Cargo.toml"));
+        manifests.sort();
+        manifests.dedup();
         Ok(Workspace {
             root,
             target_dir,
             version,
             settings,
             services,
+            manifests,
         })
     }
 

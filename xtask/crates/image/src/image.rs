@@ -104,9 +104,14 @@ pub fn input_key(input: &ImageInput) -> Result<String> {
 
 /// More manifests for an image's index, made from its platform images once they are built:
 /// the attestation manifests (SBOM, provenance) of each platform.
-pub trait IndexExtras {
+pub trait IndexExtras: Sync {
     /// Changes whenever the manifests would: part of the image's cache key.
     fn key(&self) -> String;
+    /// The work that needs no platform manifest, done on a second thread while the layers
+    /// compress (an SBOM describes the binary, not the manifest that will carry it).
+    fn prepare(&self) -> Result<()> {
+        Ok(())
+    }
     /// Writes the manifests into `layout`; returns their index entries.
     fn manifests(&self, layout: &Layout, platforms: &[PlatformBuilt]) -> Result<Vec<Descriptor>>;
 }
@@ -144,22 +149,19 @@ pub fn build_with(
         return Ok(image);
     }
     let labels: HashMap<String, String> = input.facts.labels(input.build).into_iter().collect();
-    let mut manifests = Vec::new();
-    let mut platforms = Vec::new();
-    for (platform, path) in &input.binaries {
-        let binary = std::fs::read(path).with_context(|| path.display().to_string())?;
-        let built = platform_image(layout, input, *platform, binary, &labels)?;
-        let mut desc = descriptor(MediaType::ImageManifest, &built.digest, built.size)?;
-        desc.set_platform(Some(
-            PlatformBuilder::default()
-                .architecture(arch(*platform))
-                .os(Os::Linux)
-                .build()?,
-        ));
-        manifests.push(desc);
-        platforms.push(built);
-        on_platform(*platform);
-    }
+    let (mut manifests, platforms) = std::thread::scope(|scope| {
+        let prepared = extras.map(|e| scope.spawn(|| e.prepare()));
+        let built = platform_images(layout, input, &labels, on_platform);
+        if let Some(p) = prepared {
+            p.join().map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: preparing the index extras panicked",
+                    input.facts.service
+                )
+            })??;
+        }
+        built
+    })?;
     if let Some(e) = extras {
         manifests.extend(e.manifests(layout, &platforms)?);
     }
@@ -182,6 +184,32 @@ pub fn build_with(
     };
     write_atomic(&record_path, &serde_json::to_vec_pretty(&record)?)?;
     Ok(image)
+}
+
+/// The platform image of every binary of `input`, and its index entry.
+fn platform_images(
+    layout: &Layout,
+    input: &ImageInput,
+    labels: &HashMap<String, String>,
+    on_platform: &mut dyn FnMut(Platform),
+) -> Result<(Vec<Descriptor>, Vec<PlatformBuilt>)> {
+    let mut manifests = Vec::new();
+    let mut platforms = Vec::new();
+    for (platform, path) in &input.binaries {
+        let binary = std::fs::read(path).with_context(|| path.display().to_string())?;
+        let built = platform_image(layout, input, *platform, binary, labels)?;
+        let mut desc = descriptor(MediaType::ImageManifest, &built.digest, built.size)?;
+        desc.set_platform(Some(
+            PlatformBuilder::default()
+                .architecture(arch(*platform))
+                .os(Os::Linux)
+                .build()?,
+        ));
+        manifests.push(desc);
+        platforms.push(built);
+        on_platform(*platform);
+    }
+    Ok((manifests, platforms))
 }
 
 /// Stores `index` as the image of `service` tagged `ref_name`.

@@ -68,6 +68,7 @@ pub fn gather(ctx: &Context, ws: &Workspace, scope: Scope, base: &Base) -> Resul
     };
     Evidence::gather(
         &ctx.root,
+        &ws.manifests,
         &scope.services,
         scope.platforms,
         debian,

@@ -58,6 +58,7 @@ pub fn evidence(base: &Base, services: &[&str], commit: &str) -> Evidence {
     let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
     Evidence::gather(
         &root(),
+        &lucid_catalog::Workspace::load(&root()).unwrap().manifests,
         &services,
         &Platform::ALL,
         debian,
@@ -168,7 +169,7 @@ impl Build {
     /// from stand-in binaries that embed the service's real crate lists.
     pub fn image(&self, service: &str, evidence: &Evidence) -> BuiltImage {
         let facts = ImageFacts::of(self.ws.service(service).unwrap());
-        let s = &evidence.services[service];
+        let s = &evidence.services().unwrap()[service];
         let binaries: Vec<(Platform, PathBuf)> = Platform::ALL
             .iter()
             .map(|p| {
