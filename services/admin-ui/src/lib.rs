@@ -48,14 +48,11 @@ impl App for Service {
         let catalog = env.catalog("the services shown on the page");
         let api_server = env.upstream("api-server", "api-server, for the session list");
         let timeout = probe::timeout_var(env, "ADMIN_UI_PROBE_TIMEOUT_MS");
-        let sessions_limit = env.parse(
+        let sessions_limit = env.parse_within(
             "ADMIN_UI_SESSIONS_LIMIT",
             100u32,
+            1..=1000,
             "sessions listed on the page (1-1000)",
-        );
-        env.check(
-            (1..=1000).contains(&sessions_limit),
-            format!("ADMIN_UI_SESSIONS_LIMIT={sessions_limit}: must be 1 to 1000"),
         );
         Config {
             catalog,

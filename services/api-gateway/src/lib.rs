@@ -67,20 +67,17 @@ impl App for Service {
             rate > 0.0 && rate.is_finite(),
             format!("API_GATEWAY_RATE_PER_SEC={rate}: must be a positive number"),
         );
-        let burst = env.parse(
+        let burst = env.parse_within(
             "API_GATEWAY_BURST",
             40u32,
+            1..,
             "requests a client address may send at once",
         );
-        env.check(burst > 0, "API_GATEWAY_BURST=0: must be at least 1");
-        let timeout_ms = env.parse(
+        let timeout_ms = env.parse_within(
             "API_GATEWAY_TIMEOUT_MS",
             10_000u64,
+            1..,
             "longest wait for api-server's reply (then 504)",
-        );
-        env.check(
-            timeout_ms > 0,
-            "API_GATEWAY_TIMEOUT_MS=0: must be at least 1",
         );
         Config {
             upstream: upstream.unwrap_or_default(),

@@ -63,14 +63,11 @@ impl App for Service {
             "API_SERVER_DATA_DIR",
             "directory of the session store (the api-data volume)",
         ));
-        let max_sessions = env.parse(
+        let max_sessions = env.parse_within(
             "API_SERVER_MAX_SESSIONS",
             10_000usize,
+            1..,
             "most session records kept; creating more answers 507",
-        );
-        env.check(
-            max_sessions > 0,
-            "API_SERVER_MAX_SESSIONS=0: must be at least 1",
         );
         let mongo = mongo::Mongo::config(env);
         Config {

@@ -89,9 +89,10 @@ impl App for Service {
             env.required("GOVERNANCE_DATA_DIR", "directory of the governance volume"),
         );
         let rules = Rules {
-            voting_period_secs: env.parse(
+            voting_period_secs: env.parse_within(
                 "GOV_VOTING_PERIOD_SECS",
                 259_200u64,
+                1..,
                 "voting period of new proposals (s)",
             ),
             timelock_secs: env.parse(
@@ -99,17 +100,13 @@ impl App for Service {
                 86_400u64,
                 "delay between the end of voting and execution (s)",
             ),
-            quorum: env.parse(
+            quorum: env.parse_within(
                 "GOV_QUORUM",
                 3u32,
+                1..,
                 "votes needed for a proposal to be decided",
             ),
         };
-        env.check(
-            rules.voting_period_secs >= 1,
-            "GOV_VOTING_PERIOD_SECS: must be at least 1",
-        );
-        env.check(rules.quorum >= 1, "GOV_QUORUM: must be at least 1");
         Config { data_dir, rules }
     }
 

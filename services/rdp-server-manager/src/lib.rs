@@ -54,14 +54,11 @@ impl App for Service {
 
     fn config(env: &mut Env) -> Config {
         let data_dir = PathBuf::from(env.required("RDP_DATA_DIR", "directory of the rdp volume"));
-        let max_sessions = env.parse(
+        let max_sessions = env.parse_within(
             "RDP_MAX_SESSIONS",
             5usize,
+            1..=100,
             "concurrent RDP sessions allowed (1-100)",
-        );
-        env.check(
-            (1..=100).contains(&max_sessions),
-            format!("RDP_MAX_SESSIONS={max_sessions}: must be between 1 and 100"),
         );
         Config {
             data_dir,

@@ -8,16 +8,12 @@ use std::time::{Duration, Instant};
 
 /// Reads the probe timeout from `name` (milliseconds, default 2000).
 pub fn timeout_var(env: &mut Env, name: &str) -> Duration {
-    let ms = env.parse(
+    Duration::from_millis(env.parse_within(
         name,
         2000u64,
+        1..=60_000,
         "timeout of each probe step (TCP connect, GET /health) in ms",
-    );
-    env.check(
-        (1..=60_000).contains(&ms),
-        format!("{name}={ms}: must be 1 to 60000"),
-    );
-    Duration::from_millis(ms)
+    ))
 }
 
 /// What a probe found.

@@ -155,14 +155,11 @@ impl App for Service {
 
     fn config(env: &mut Env) -> Config {
         let data_dir = env.required("CHUNKER_DATA_DIR", "directory of the chunks volume");
-        let chunk_size = env.parse(
+        let chunk_size = env.parse_within(
             "CHUNKER_CHUNK_SIZE",
             chunk::DEFAULT_CHUNK_SIZE,
-            "plaintext bytes per chunk (8388608-16777216)",
-        );
-        env.check(
-            (chunk::MIN_CHUNK_SIZE..=chunk::MAX_CHUNK_SIZE).contains(&chunk_size),
-            format!("CHUNKER_CHUNK_SIZE={chunk_size}: must be between 8 MiB (8388608) and 16 MiB (16777216)"),
+            chunk::MIN_CHUNK_SIZE..=chunk::MAX_CHUNK_SIZE,
+            "plaintext bytes per chunk (8 MiB to 16 MiB: 8388608-16777216)",
         );
         let recorder = env.upstream("session-recorder", "session-recorder base URL");
         env.check(

@@ -67,14 +67,11 @@ impl App for Service {
     fn config(env: &mut Env) -> Config {
         let data_dir =
             PathBuf::from(env.required("HOSTS_DATA_DIR", "directory of the hosts volume"));
-        let heartbeat_timeout = env.parse(
+        let heartbeat_timeout = env.parse_within(
             "HOSTS_HEARTBEAT_TIMEOUT_SECS",
             30u64,
+            1..,
             "seconds without heartbeat after which a host gets no new sessions",
-        );
-        env.check(
-            heartbeat_timeout >= 1,
-            "HOSTS_HEARTBEAT_TIMEOUT_SECS: must be at least 1",
         );
         Config {
             data_dir,

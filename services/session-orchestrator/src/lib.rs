@@ -373,14 +373,11 @@ impl App for Service {
             merkle: url("merkle-builder"),
             chain_client: url("on-system-chain-client"),
         };
-        let max_attempts = env.parse(
+        let max_attempts = env.parse_within(
             "ORCHESTRATOR_MAX_ATTEMPTS",
             6u32,
+            1..,
             "attempts per step before a run fails",
-        );
-        env.check(
-            max_attempts >= 1,
-            "ORCHESTRATOR_MAX_ATTEMPTS: must be at least 1",
         );
         let base = env.parse(
             "ORCHESTRATOR_BACKOFF_MS",

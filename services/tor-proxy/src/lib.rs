@@ -89,9 +89,7 @@ pub struct Service {
 }
 
 fn secs(env: &mut Env, name: &str, default: u64, doc: &str) -> Duration {
-    let n = env.parse(name, default, doc);
-    env.check(n > 0, format!("{name}={n}: must be at least 1"));
-    Duration::from_secs(n)
+    Duration::from_secs(env.parse_within(name, default, 1.., doc))
 }
 
 impl App for Service {
@@ -171,14 +169,11 @@ impl App for Service {
         let policy = Policy::parse(onion_only, &hosts, &ports)
             .map_err(|e| env.check(false, format!("TOR_PROXY_ALLOW_*: {e}")))
             .unwrap_or_default();
-        let max_connections = env.parse(
+        let max_connections = env.parse_within(
             "TOR_PROXY_MAX_CONNECTIONS",
             256usize,
+            1..=4096,
             "simultaneous SOCKS connections; more are closed at once",
-        );
-        env.check(
-            (1..=4096).contains(&max_connections),
-            format!("TOR_PROXY_MAX_CONNECTIONS={max_connections}: must be 1 to 4096"),
         );
         let handshake_timeout = secs(
             env,

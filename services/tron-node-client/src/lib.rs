@@ -62,9 +62,10 @@ impl App for Service {
     const MAX_BODY_BYTES: u64 = 64 << 10;
 
     fn config(env: &mut Env) -> Config {
-        let min_sun = env.parse(
+        let min_sun = env.parse_within(
             "TRON_MIN_PAYOUT_SUN",
             1_000_000u64,
+            1..,
             "smallest payout in sun",
         );
         let max_sun = env.parse(
@@ -72,7 +73,6 @@ impl App for Service {
             100_000_000_000u64,
             "largest payout in sun",
         );
-        env.check(min_sun >= 1, "TRON_MIN_PAYOUT_SUN: must be at least 1 sun");
         env.check(
             min_sun <= max_sun,
             format!("TRON_MIN_PAYOUT_SUN={min_sun} is above TRON_MAX_PAYOUT_SUN={max_sun}"),

@@ -99,19 +99,14 @@ impl App for Service {
             "user:password for the SOCKS5 proxy",
         );
         let tor_proxy = env.upstream("tor-proxy", "tor-proxy's HTTP API, probed by /ready");
-        let max_connections = env.parse(
+        let max_connections = env.parse_within(
             "TUNNEL_MAX_CONNECTIONS",
             64usize,
+            1..=4096,
             "simultaneous forwarded connections; more are closed at once",
         );
-        env.check(
-            (1..=4096).contains(&max_connections),
-            format!("TUNNEL_MAX_CONNECTIONS={max_connections}: must be 1 to 4096"),
-        );
         let mut secs = |name: &str, default: u64, doc: &str| {
-            let n = env.parse(name, default, doc);
-            env.check(n > 0, format!("{name}={n}: must be at least 1"));
-            Duration::from_secs(n)
+            Duration::from_secs(env.parse_within(name, default, 1.., doc))
         };
         let connect_timeout = secs(
             "TUNNEL_CONNECT_TIMEOUT_SECS",

@@ -65,13 +65,12 @@ impl App for Service {
     const MAX_BODY_BYTES: u64 = 16 << 10;
 
     fn config(env: &mut Env) -> usize {
-        let max = env.parse(
+        env.parse_within(
             "XRDP_MAX_HOSTS",
             256usize,
+            1..,
             "session hosts whose configuration is kept",
-        );
-        env.check(max >= 1, "XRDP_MAX_HOSTS: must be at least 1");
-        max
+        )
     }
 
     fn start(max_hosts: usize, _ctx: &Context) -> Result<Self, String> {

@@ -2,6 +2,7 @@
 
 use super::Env;
 use std::fmt::Display;
+use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -50,6 +51,36 @@ impl Env {
         }
     }
 
+    /// [`Env::parse`], and the value must lie in `range`: outside it is an error naming the
+    /// variable, the value and the range.
+    pub fn parse_within<T>(
+        &mut self,
+        name: &str,
+        default: T,
+        range: impl RangeBounds<T>,
+        doc: &str,
+    ) -> T
+    where
+        T: FromStr + Display + PartialOrd,
+        T::Err: Display,
+    {
+        let value = self.parse(name, default, doc);
+        if !range.contains(&value) {
+            let bound = |b: Bound<&T>| match b {
+                Bound::Included(v) => Some(v.to_string()),
+                Bound::Excluded(_) | Bound::Unbounded => None,
+            };
+            let allowed = match (bound(range.start_bound()), bound(range.end_bound())) {
+                (Some(lo), Some(hi)) => format!("must be {lo} to {hi}"),
+                (Some(lo), None) => format!("must be at least {lo}"),
+                (None, Some(hi)) => format!("must be at most {hi}"),
+                (None, None) => "is out of range".to_string(),
+            };
+            self.errors.push(format!("{name}={value}: {allowed}"));
+        }
+        value
+    }
+
     /// A boolean: true/false/1/0/yes/no.
     pub fn flag(&mut self, name: &str, default: bool, doc: &str) -> bool {
         self.record(name, Some(default.to_string()), doc);
@@ -85,6 +116,24 @@ mod tests {
             env.errors()[0].starts_with("LUCID_HTTP_PORT=\"eighty\""),
             "{:?}",
             env.errors()
+        );
+    }
+
+    #[test]
+    fn value_out_of_range_is_an_error_naming_variable_value_and_range() {
+        let mut env = Env::from_vars([("A", "0"), ("B", "65"), ("C", "7"), ("D", "0")]);
+        assert_eq!(env.parse_within("A", 4u32, 1..=64, "a"), 0);
+        assert_eq!(env.parse_within("B", 4u32, 1..=64, "b"), 65);
+        assert_eq!(env.parse_within("C", 4u32, 1..=64, "c"), 7);
+        assert_eq!(env.parse_within("D", 60u64, 1.., "d"), 0);
+        assert_eq!(env.parse_within("E", 60u64, 1.., "e"), 60);
+        assert_eq!(
+            env.errors(),
+            [
+                "A=0: must be 1 to 64",
+                "B=65: must be 1 to 64",
+                "D=0: must be at least 1"
+            ]
         );
     }
 }

@@ -25,12 +25,7 @@ pub struct BaseConfig {
 }
 
 fn millis(env: &mut Env, name: &str, default: u64, doc: &str) -> Duration {
-    let ms = env.parse(name, default, doc);
-    env.check(
-        (1..=3_600_000).contains(&ms),
-        format!("{name}={ms}: must be 1 to 3600000 (ms)"),
-    );
-    Duration::from_millis(ms)
+    Duration::from_millis(env.parse_within(name, default, 1..=3_600_000, doc))
 }
 
 impl BaseConfig {
@@ -45,28 +40,22 @@ impl BaseConfig {
             IpAddr::from([0, 0, 0, 0]),
             "address the HTTP server binds to",
         );
-        let workers = env.parse(
+        let workers = env.parse_within(
             "LUCID_WORKERS",
             4usize,
+            1..=64,
             "threads running the service's request handlers (1-64); /health and /ready never wait for them",
-        );
-        env.check(
-            (1..=64).contains(&workers),
-            format!("LUCID_WORKERS={workers}: must be between 1 and 64"),
         );
         let max_body = env.parse(
             "LUCID_MAX_BODY_BYTES",
             default_max_body,
             "largest accepted request body in bytes",
         );
-        let max_connections = env.parse(
+        let max_connections = env.parse_within(
             "LUCID_MAX_CONNECTIONS",
             1024usize,
+            1..=65_536,
             "connections served at once (more get 503 and are closed); 8 more are kept for 127.0.0.1 (the healthcheck)",
-        );
-        env.check(
-            (1..=65_536).contains(&max_connections),
-            format!("LUCID_MAX_CONNECTIONS={max_connections}: must be 1 to 65536"),
         );
         let header_timeout = millis(
             env,
