@@ -133,29 +133,25 @@ impl App for Service {
                 "lucid-authentication",
                 "JWT issuer (iss claim)",
             ),
-            access_ttl: env.parse(
+            access_ttl: env.parse_within(
                 "AUTH_ACCESS_TTL_SECS",
                 900u64,
+                1..,
                 "lifetime of access tokens (s)",
             ),
-            refresh_ttl: env.parse(
+            refresh_ttl: env.parse_within(
                 "AUTH_REFRESH_TTL_SECS",
                 86_400u64,
+                1..,
                 "lifetime of refresh tokens (s)",
             ),
-            challenge_ttl: env.parse(
+            challenge_ttl: env.parse_within(
                 "AUTH_CHALLENGE_TTL_SECS",
                 60u64,
+                1..,
                 "lifetime of login challenges (s)",
             ),
         };
-        for (name, value) in [
-            ("AUTH_ACCESS_TTL_SECS", settings.access_ttl),
-            ("AUTH_REFRESH_TTL_SECS", settings.refresh_ttl),
-            ("AUTH_CHALLENGE_TTL_SECS", settings.challenge_ttl),
-        ] {
-            env.check(value > 0, format!("{name}={value}: must be at least 1"));
-        }
         let admin_public_key = env.optional(
             "AUTH_ADMIN_PUBLIC_KEY",
             "Ed25519 public key (hex/base64) of the bootstrap user `admin`",
