@@ -69,18 +69,22 @@ impl<T: Send + 'static> Background<T> {
     }
 
     fn get(&self) -> Result<&T> {
-        let done = self.done.get_or_init(|| {
-            let handle = self.running.lock().map(|mut h| h.take());
-            match handle {
-                Ok(Some(h)) => match h.join() {
-                    Ok(result) => result.map_err(|e| format!("{e:#}")),
-                    Err(_) => Err("the thread panicked".into()),
-                },
-                _ => Err("the thread is gone".into()),
-            }
-        });
-        done.as_ref().map_err(|e| anyhow!("{e}"))
+        once(&self.done, || {
+            let handle = self.running.lock().ok().and_then(|mut h| h.take());
+            handle
+                .context("the thread is gone")?
+                .join()
+                .map_err(|_| anyhow!("the thread panicked"))?
+        })
     }
+}
+
+/// The value of `cell`, made by `make` on first use; an error is kept (as its message) and
+/// given again to every later reader.
+fn once<T>(cell: &OnceLock<Result<T, String>>, make: impl FnOnce() -> Result<T>) -> Result<&T> {
+    cell.get_or_init(|| make().map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("{e}"))
 }
 
 impl<T> Drop for Background<T> {
@@ -119,9 +123,10 @@ impl Evidence {
         let mut h = Sha256::new();
         for m in manifests {
             let text = std::fs::read(m).with_context(|| m.display().to_string())?;
+            // Relative: the key is the same wherever the workspace is checked out.
             h.update(format!(
                 "{} {}\n",
-                m.display(),
+                m.strip_prefix(root).unwrap_or(m).display(),
                 lucid_image::hex(&Sha256::digest(&text))
             ));
         }
@@ -226,14 +231,13 @@ impl ImageEvidence<'_> {
 
     /// The predicates of every platform binary of the image.
     fn predicates(&self) -> Result<&[Predicates]> {
-        let made = self.predicates.get_or_init(|| {
+        once(&self.predicates, || {
             self.binaries
                 .iter()
                 .map(|(platform, binary)| self.predicates_of(*platform, binary))
-                .collect::<Result<Vec<_>>>()
-                .map_err(|e| format!("{e:#}"))
-        });
-        made.as_deref().map_err(|e| anyhow!("{e}"))
+                .collect()
+        })
+        .map(Vec::as_slice)
     }
 
     fn predicates_of(&self, platform: Platform, binary: &Path) -> Result<Predicates> {
