@@ -352,8 +352,9 @@ mod tests {
     use std::path::PathBuf;
 
     fn tempdir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("lucid-auth-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+        let d = PathBuf::from(lucid_runtime::testing::temp_dir(&format!(
+            "lucid-auth-{tag}"
+        )));
         std::fs::create_dir_all(&d).unwrap();
         d
     }

@@ -271,9 +271,7 @@ mod tests {
     use super::*;
 
     fn dir(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("ledger-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        d
+        PathBuf::from(lucid_runtime::testing::temp_dir(&format!("ledger-{tag}")))
     }
 
     fn three_blocks(d: &Path) {

@@ -85,8 +85,9 @@ mod tests {
     use serde_json::json;
 
     fn store(tag: &str) -> (ArtifactStore, PathBuf) {
-        let d = std::env::temp_dir().join(format!("lucid-artifacts-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
+        let d = PathBuf::from(lucid_runtime::testing::temp_dir(&format!(
+            "lucid-artifacts-{tag}"
+        )));
         (ArtifactStore::open(&d).unwrap(), d)
     }
 

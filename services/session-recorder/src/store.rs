@@ -213,9 +213,10 @@ mod tests {
     use super::*;
 
     fn store(tag: &str) -> Store {
-        let dir = std::env::temp_dir().join(format!("recorder-{tag}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        Store::open(&dir).unwrap()
+        Store::open(Path::new(&lucid_runtime::testing::temp_dir(&format!(
+            "recorder-{tag}"
+        ))))
+        .unwrap()
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod tests {
 
     #[test]
     fn secret_from_file() {
-        let dir = std::env::temp_dir().join(format!("lucid-secret-{}", std::process::id()));
+        let dir = std::path::PathBuf::from(crate::testing::temp_dir("lucid-secret"));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("pw");
         std::fs::write(&file, "s3cret\n").unwrap();

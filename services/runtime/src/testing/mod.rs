@@ -4,15 +4,39 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub mod attack;
 
-/// A scratch directory path `<tmp>/<name>-<pid>`, ready to be a `*_DATA_DIR` value. Whatever an
-/// earlier run left there is removed; the directory itself is not created, because services
-/// create their data directories at start and tests should see them do it.
+/// This process's scratch root, `<tmp>/lucid-tests-<pid>`: every [`temp_dir`] lives in it.
+static SCRATCH_ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+/// Removes the scratch root; registered with atexit(3), so it runs when the test binary ends,
+/// whether its tests passed or failed, and repeated runs leave nothing behind in /tmp.
+extern "C" fn remove_scratch_root() {
+    if let Some(root) = SCRATCH_ROOT.get() {
+        let _ = std::fs::remove_dir_all(root);
+    }
+}
+
+fn scratch_root() -> &'static Path {
+    SCRATCH_ROOT.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("lucid-tests-{}", std::process::id()));
+        // A recycled pid's leftovers (a killed run) are not this process's data.
+        let _ = std::fs::remove_dir_all(&root);
+        // SAFETY: registers a plain function; atexit has no other precondition.
+        unsafe { libc::atexit(remove_scratch_root) };
+        root
+    })
+}
+
+/// A scratch directory path `<tmp>/lucid-tests-<pid>/<name>`, ready to be a `*_DATA_DIR` value,
+/// removed with the rest of this process's scratch root when the process exits. Whatever was
+/// there is removed; the directory itself is not created, because services create their data
+/// directories at start and tests should see them do it.
 pub fn temp_dir(name: &str) -> String {
-    let dir: PathBuf = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+    let dir = scratch_root().join(name);
     let _ = std::fs::remove_dir_all(&dir);
     dir.to_string_lossy().into_owned()
 }
@@ -114,6 +138,43 @@ mod tests {
         let again = temp_dir("lucid-testing-leftover");
         assert_eq!(first, again);
         assert!(!std::path::Path::new(&again).exists());
+    }
+
+    /// Run as a child of the test below (same binary, this test only): makes a scratch
+    /// directory with a file in it, prints its path and exits.
+    const CHILD: &str = "LUCID_TESTING_SCRATCH_CHILD";
+
+    #[test]
+    fn scratch_directories_are_gone_when_the_test_process_exits() {
+        if std::env::var_os(CHILD).is_some() {
+            let dir = temp_dir("lucid-testing-child");
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(format!("{dir}/data"), b"x").unwrap();
+            println!("scratch={dir}");
+            return;
+        }
+        let name = "testing::tests::scratch_directories_are_gone_when_the_test_process_exits";
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&child.stdout);
+        assert!(child.status.success(), "{stdout}");
+        let dir = stdout
+            .lines()
+            .find_map(|l| l.split_once("scratch=").map(|(_, dir)| dir.trim()))
+            .unwrap_or_else(|| panic!("the child printed no scratch directory: {stdout}"));
+        let root = Path::new(dir).parent().unwrap();
+        assert!(
+            root.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("lucid-tests-"),
+            "{dir}"
+        );
+        assert_ne!(root, scratch_root(), "the child has a root of its own");
+        assert!(!root.exists(), "{} is still there", root.display());
     }
 
     #[test]

@@ -196,9 +196,8 @@ mod tests {
     // each other (CI saw "No such file or directory" on the base record).
     #[test]
     fn concurrent_writers_of_one_path_all_succeed() {
-        let dir = std::env::temp_dir().join(format!("lucid-write-atomic-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let path = dir.join("record.json");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("record.json");
         let writers: Vec<_> = (0..8u8)
             .map(|i| {
                 let path = path.clone();
@@ -221,6 +220,5 @@ mod tests {
             1,
             "no temporary left"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
