@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 /// Reads the probe timeout from `name` (milliseconds, default 2000).
 pub fn timeout_var(env: &mut Env, name: &str) -> Duration {
-    Duration::from_millis(env.parse_within(
+    env.millis(
         name,
-        2000u64,
+        2000,
         1..=60_000,
         "timeout of each probe step (TCP connect, GET /health) in ms",
-    ))
+    )
 }
 
 /// What a probe found.

@@ -379,14 +379,17 @@ impl App for Service {
             1..,
             "attempts per step before a run fails",
         );
-        let base = env.parse(
+        let base = env.millis(
             "ORCHESTRATOR_BACKOFF_MS",
-            500u64,
+            500,
+            1..=30_000,
             "delay before the first retry (doubles, at most 30 s)",
         );
-        let timeout = env.parse(
+        // Zero would time every call out at once: each run would fail its first step.
+        let timeout = env.seconds(
             "ORCHESTRATOR_STEP_TIMEOUT_SECS",
-            300u64,
+            300,
+            1..=3600,
             "timeout of one call to a service",
         );
         Config {
@@ -394,10 +397,10 @@ impl App for Service {
             urls,
             backoff: Backoff {
                 max_attempts,
-                base: Duration::from_millis(base),
+                base,
                 cap: Duration::from_secs(30),
             },
-            timeout: Duration::from_secs(timeout),
+            timeout,
         }
     }
 

@@ -253,3 +253,23 @@ fn refuses_unknown_and_unfinished_sessions_and_fails_empty_ones() {
     );
     p.stop();
 }
+
+#[test]
+fn a_zero_step_timeout_or_backoff_is_a_configuration_error() {
+    let dir = temp_dir("orchestrator-http-config");
+    let err = lucid_runtime::spawn::<session_orchestrator::Service>(&[
+        ("ORCHESTRATOR_DATA_DIR", dir.as_str()),
+        ("ORCHESTRATOR_STEP_TIMEOUT_SECS", "0"),
+        ("ORCHESTRATOR_BACKOFF_MS", "0"),
+    ])
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("ORCHESTRATOR_STEP_TIMEOUT_SECS=0: must be 1 to 3600"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ORCHESTRATOR_BACKOFF_MS=0: must be 1 to 30000"),
+        "{err}"
+    );
+}

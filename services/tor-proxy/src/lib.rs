@@ -88,10 +88,6 @@ pub struct Service {
     max_connections: usize,
 }
 
-fn secs(env: &mut Env, name: &str, default: u64, doc: &str) -> Duration {
-    Duration::from_secs(env.parse_within(name, default, 1.., doc))
-}
-
 impl App for Service {
     type Config = Config;
 
@@ -175,22 +171,22 @@ impl App for Service {
             1..=4096,
             "simultaneous SOCKS connections; more are closed at once",
         );
-        let handshake_timeout = secs(
-            env,
+        let handshake_timeout = env.seconds(
             "TOR_PROXY_HANDSHAKE_TIMEOUT_SECS",
             10,
+            1..,
             "longest wait for each read of a client's negotiation",
         );
-        let connect_timeout = secs(
-            env,
+        let connect_timeout = env.seconds(
             "TOR_PROXY_CONNECT_TIMEOUT_SECS",
             60,
+            1..,
             "longest wait for the destination (or the upstream's reply: Tor builds circuits)",
         );
-        let idle_timeout = secs(
-            env,
+        let idle_timeout = env.seconds(
             "TOR_PROXY_IDLE_TIMEOUT_SECS",
             300,
+            1..,
             "relays without traffic for this long are closed",
         );
         Config {

@@ -105,17 +105,16 @@ impl App for Service {
             1..=4096,
             "simultaneous forwarded connections; more are closed at once",
         );
-        let mut secs = |name: &str, default: u64, doc: &str| {
-            Duration::from_secs(env.parse_within(name, default, 1.., doc))
-        };
-        let connect_timeout = secs(
+        let connect_timeout = env.seconds(
             "TUNNEL_CONNECT_TIMEOUT_SECS",
             60,
+            1..,
             "longest wait for the target (through Tor: circuit building)",
         );
-        let idle_timeout = secs(
+        let idle_timeout = env.seconds(
             "TUNNEL_IDLE_TIMEOUT_SECS",
             300,
+            1..,
             "forwarded connections without traffic for this long are closed",
         );
         Config {

@@ -5,6 +5,7 @@ use std::fmt::Display;
 use std::ops::{Bound, RangeBounds};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 impl Env {
     /// A string with a default.
@@ -81,6 +82,29 @@ impl Env {
         value
     }
 
+    /// A duration in whole seconds (a `*_SECS` variable) within `range`, e.g. `1..` for a
+    /// timeout that cannot be zero.
+    pub fn seconds(
+        &mut self,
+        name: &str,
+        default: u64,
+        range: impl RangeBounds<u64>,
+        doc: &str,
+    ) -> Duration {
+        Duration::from_secs(self.parse_within(name, default, range, doc))
+    }
+
+    /// A duration in milliseconds (a `*_MS` variable) within `range`.
+    pub fn millis(
+        &mut self,
+        name: &str,
+        default: u64,
+        range: impl RangeBounds<u64>,
+        doc: &str,
+    ) -> Duration {
+        Duration::from_millis(self.parse_within(name, default, range, doc))
+    }
+
     /// A boolean: true/false/1/0/yes/no.
     pub fn flag(&mut self, name: &str, default: bool, doc: &str) -> bool {
         self.record(name, Some(default.to_string()), doc);
@@ -135,5 +159,18 @@ mod tests {
                 "D=0: must be at least 1"
             ]
         );
+    }
+
+    #[test]
+    fn durations_are_read_in_their_unit_and_bounded() {
+        let mut env = Env::from_vars([("T_SECS", "90"), ("T_MS", "250"), ("Z_SECS", "0")]);
+        assert_eq!(env.seconds("T_SECS", 5, 1.., "t"), Duration::from_secs(90));
+        assert_eq!(
+            env.millis("T_MS", 5, 1..=1000, "t"),
+            Duration::from_millis(250)
+        );
+        assert_eq!(env.seconds("D_SECS", 5, 1.., "d"), Duration::from_secs(5));
+        env.seconds("Z_SECS", 5, 1.., "z");
+        assert_eq!(env.errors(), ["Z_SECS=0: must be at least 1"]);
     }
 }

@@ -24,10 +24,6 @@ pub struct BaseConfig {
     pub image_digest: Option<String>,
 }
 
-fn millis(env: &mut Env, name: &str, default: u64, doc: &str) -> Duration {
-    Duration::from_millis(env.parse_within(name, default, 1..=3_600_000, doc))
-}
-
 impl BaseConfig {
     pub fn read(env: &mut Env, default_max_body: u64) -> Self {
         let port = env.parse(
@@ -57,16 +53,16 @@ impl BaseConfig {
             1..=65_536,
             "connections served at once (more get 503 and are closed); 8 more are kept for 127.0.0.1 (the healthcheck)",
         );
-        let header_timeout = millis(
-            env,
+        let header_timeout = env.millis(
             "LUCID_HEADER_TIMEOUT_MS",
             10_000,
+            1..=3_600_000,
             "longest wait for a request's whole header, and for the next request on an idle connection (then it is closed)",
         );
-        let body_timeout = millis(
-            env,
+        let body_timeout = env.millis(
             "LUCID_BODY_TIMEOUT_MS",
             30_000,
+            1..=3_600_000,
             "longest wait for a request's whole body after its header (then 408 and the connection is closed)",
         );
         let image_digest = env.optional(
