@@ -11,31 +11,19 @@ mod common;
 use common::{Build, COMMIT};
 use lucid_attest::attestation::{self, Statement, REFERENCE_DIGEST};
 use lucid_catalog::Platform;
+use lucid_image::testing::docker_save;
 use lucid_image::{docker, image, BuiltImage, ImageFacts, Layout, PlatformBuilt};
 use serde_json::{json, Value};
-use std::io::Read;
 use std::process::Command;
 
 /// `docker save` of `tag` as a one-platform OCI image in `layout` (config and layers as they are).
 fn import_docker_save(layout: &Layout, tag: &str, service: &str, platform: Platform) -> BuiltImage {
-    let out = common::run(Command::new("/usr/bin/docker").args(["save", tag]));
-    let mut files = std::collections::HashMap::new();
-    let mut archive = tar::Archive::new(&out[..]);
-    for e in archive.entries().unwrap() {
-        let mut e = e.unwrap();
-        let path = e.path().unwrap().to_string_lossy().to_string();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).unwrap();
-        files.insert(path, data);
-    }
-    let saved: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-    let config = &files[saved[0]["Config"].as_str().unwrap()];
-    let layers: Vec<Value> = saved[0]["Layers"]
-        .as_array()
-        .unwrap()
+    let saved = docker_save(tag);
+    let config = &saved.config;
+    let layers: Vec<Value> = saved
+        .layers
         .iter()
-        .map(|l| {
-            let bytes = &files[l.as_str().unwrap()];
+        .map(|bytes| {
             json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "size": bytes.len(), "digest": layout.put_blob(bytes).unwrap()})
         })
         .collect();

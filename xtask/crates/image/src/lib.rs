@@ -22,7 +22,7 @@ pub mod rootfs;
 
 pub use lucid_registry as registry;
 #[cfg(feature = "testing")]
-pub use lucid_registry::testing;
+pub mod testing;
 
 pub use base::Base;
 pub use facts::{BuildInfo, ImageFacts};

@@ -9,37 +9,18 @@ use lucid_catalog::Platform;
 use lucid_image::compare::{self, config_facts};
 use lucid_image::docker;
 use lucid_image::rootfs::{apply_layer, Tree};
+use lucid_image::testing::docker_save;
 use lucid_image::{ImageFacts, Layout};
 use serde_json::{json, Value};
-use std::io::Read;
 use std::process::Command;
 
 /// `docker save` of `tag`: its config JSON and flattened file system.
 fn docker_image(tag: &str) -> (Value, Tree) {
-    let out = Command::new("/usr/bin/docker")
-        .args(["save", tag])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker save: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut files = std::collections::HashMap::new();
-    let mut archive = tar::Archive::new(&out.stdout[..]);
-    for e in archive.entries().unwrap() {
-        let mut e = e.unwrap();
-        let path = e.path().unwrap().to_string_lossy().to_string();
-        let mut data = Vec::new();
-        e.read_to_end(&mut data).unwrap();
-        files.insert(path, data);
-    }
-    let manifest: Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
-    let config: Value =
-        serde_json::from_slice(&files[manifest[0]["Config"].as_str().unwrap()]).unwrap();
+    let saved = docker_save(tag);
+    let config: Value = serde_json::from_slice(&saved.config).unwrap();
     let mut tree = Tree::new();
-    for layer in manifest[0]["Layers"].as_array().unwrap() {
-        apply_layer(&mut tree, &files[layer.as_str().unwrap()]).unwrap();
+    for layer in &saved.layers {
+        apply_layer(&mut tree, layer).unwrap();
     }
     (config, tree)
 }
