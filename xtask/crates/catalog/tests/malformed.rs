@@ -54,13 +54,8 @@ const API_GATEWAY: &str =
 /// Writes a workspace with the given workspace metadata and services (name, metadata body or
 /// `None` for a crate without `[package.metadata.lucid]`) and reads it.
 fn load(workspace_meta: &str, services: &[(&str, Option<&str>)]) -> Result<Workspace, String> {
-    let dir = std::env::temp_dir().join(format!(
-        "lucid-catalog-{}-{}",
-        std::process::id(),
-        unique_suffix()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
     let root = format!("[workspace]\nresolver = \"2\"\nmembers = [\"services/*\"]\n\n[workspace.package]\nversion = \"0.1.0\"\nedition = \"2021\"\n{workspace_meta}");
     std::fs::write(dir.join("Cargo.toml"), root).unwrap();
     for (name, meta) in services {
@@ -75,16 +70,7 @@ fn load(workspace_meta: &str, services: &[(&str, Option<&str>)]) -> Result<Works
         }
         std::fs::write(crate_dir.join("Cargo.toml"), manifest).unwrap();
     }
-    let result = Workspace::load(&dir);
-    let _ = std::fs::remove_dir_all(&dir);
-    result.map_err(|e| format!("{e:#}"))
-}
-
-fn unique_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
+    Workspace::load(dir).map_err(|e| format!("{e:#}"))
 }
 
 fn error(workspace_meta: &str, services: &[(&str, Option<&str>)]) -> String {
