@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 /// Reads the probe timeout from `name` (milliseconds, default 2000).
 pub fn timeout_var(env: &mut Env, name: &str) -> Duration {
-    env.millis(
+    env.duration(
         name,
         2000,
         1..=60_000,

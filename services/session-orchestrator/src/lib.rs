@@ -379,14 +379,14 @@ impl App for Service {
             1..,
             "attempts per step before a run fails",
         );
-        let base = env.millis(
+        let base = env.duration(
             "ORCHESTRATOR_BACKOFF_MS",
             500,
             1..=30_000,
             "delay before the first retry (doubles, at most 30 s)",
         );
         // Zero would time every call out at once: each run would fail its first step.
-        let timeout = env.seconds(
+        let timeout = env.duration(
             "ORCHESTRATOR_STEP_TIMEOUT_SECS",
             300,
             1..=3600,

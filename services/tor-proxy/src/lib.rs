@@ -171,19 +171,19 @@ impl App for Service {
             1..=4096,
             "simultaneous SOCKS connections; more are closed at once",
         );
-        let handshake_timeout = env.seconds(
+        let handshake_timeout = env.duration(
             "TOR_PROXY_HANDSHAKE_TIMEOUT_SECS",
             10,
             1..,
             "longest wait for each read of a client's negotiation",
         );
-        let connect_timeout = env.seconds(
+        let connect_timeout = env.duration(
             "TOR_PROXY_CONNECT_TIMEOUT_SECS",
             60,
             1..,
             "longest wait for the destination (or the upstream's reply: Tor builds circuits)",
         );
-        let idle_timeout = env.seconds(
+        let idle_timeout = env.duration(
             "TOR_PROXY_IDLE_TIMEOUT_SECS",
             300,
             1..,

@@ -105,13 +105,13 @@ impl App for Service {
             1..=4096,
             "simultaneous forwarded connections; more are closed at once",
         );
-        let connect_timeout = env.seconds(
+        let connect_timeout = env.duration(
             "TUNNEL_CONNECT_TIMEOUT_SECS",
             60,
             1..,
             "longest wait for the target (through Tor: circuit building)",
         );
-        let idle_timeout = env.seconds(
+        let idle_timeout = env.duration(
             "TUNNEL_IDLE_TIMEOUT_SECS",
             300,
             1..,

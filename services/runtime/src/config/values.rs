@@ -82,27 +82,25 @@ impl Env {
         value
     }
 
-    /// A duration in whole seconds (a `*_SECS` variable) within `range`, e.g. `1..` for a
-    /// timeout that cannot be zero.
-    pub fn seconds(
+    /// A duration within `range`, in the unit its name ends in: `*_SECS` (whole seconds) or
+    /// `*_MS` (milliseconds), so the name a user sets and the unit read cannot disagree.
+    pub fn duration(
         &mut self,
         name: &str,
         default: u64,
         range: impl RangeBounds<u64>,
         doc: &str,
     ) -> Duration {
-        Duration::from_secs(self.parse_within(name, default, range, doc))
-    }
-
-    /// A duration in milliseconds (a `*_MS` variable) within `range`.
-    pub fn millis(
-        &mut self,
-        name: &str,
-        default: u64,
-        range: impl RangeBounds<u64>,
-        doc: &str,
-    ) -> Duration {
-        Duration::from_millis(self.parse_within(name, default, range, doc))
+        let value = self.parse_within(name, default, range, doc);
+        if name.ends_with("_MS") {
+            Duration::from_millis(value)
+        } else {
+            self.check(
+                name.ends_with("_SECS"),
+                format!("{name}: a duration's name must end in _SECS or _MS"),
+            );
+            Duration::from_secs(value)
+        }
     }
 
     /// A boolean: true/false/1/0/yes/no.
@@ -162,15 +160,22 @@ mod tests {
     }
 
     #[test]
-    fn durations_are_read_in_their_unit_and_bounded() {
+    fn durations_are_read_in_the_unit_their_name_says_and_bounded() {
         let mut env = Env::from_vars([("T_SECS", "90"), ("T_MS", "250"), ("Z_SECS", "0")]);
-        assert_eq!(env.seconds("T_SECS", 5, 1.., "t"), Duration::from_secs(90));
+        assert_eq!(env.duration("T_SECS", 5, 1.., "t"), Duration::from_secs(90));
         assert_eq!(
-            env.millis("T_MS", 5, 1..=1000, "t"),
+            env.duration("T_MS", 5, 1..=1000, "t"),
             Duration::from_millis(250)
         );
-        assert_eq!(env.seconds("D_SECS", 5, 1.., "d"), Duration::from_secs(5));
-        env.seconds("Z_SECS", 5, 1.., "z");
-        assert_eq!(env.errors(), ["Z_SECS=0: must be at least 1"]);
+        assert_eq!(env.duration("D_SECS", 5, 1.., "d"), Duration::from_secs(5));
+        env.duration("Z_SECS", 5, 1.., "z");
+        env.duration("TIMEOUT", 5, 1.., "no unit");
+        assert_eq!(
+            env.errors(),
+            [
+                "Z_SECS=0: must be at least 1",
+                "TIMEOUT: a duration's name must end in _SECS or _MS"
+            ]
+        );
     }
 }

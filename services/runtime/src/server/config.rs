@@ -53,13 +53,13 @@ impl BaseConfig {
             1..=65_536,
             "connections served at once (more get 503 and are closed); 8 more are kept for 127.0.0.1 (the healthcheck)",
         );
-        let header_timeout = env.millis(
+        let header_timeout = env.duration(
             "LUCID_HEADER_TIMEOUT_MS",
             10_000,
             1..=3_600_000,
             "longest wait for a request's whole header, and for the next request on an idle connection (then it is closed)",
         );
-        let body_timeout = env.millis(
+        let body_timeout = env.duration(
             "LUCID_BODY_TIMEOUT_MS",
             30_000,
             1..=3_600_000,
